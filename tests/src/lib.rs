@@ -1,0 +1,1 @@
+//! End-to-end test harness for l2tpgw (engine pairs, virtual clock, lossy links).
