@@ -42,9 +42,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test --workspace"
-cargo test --workspace --locked
+cargo test --workspace
 
 log "all tests passed"
