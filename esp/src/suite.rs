@@ -191,7 +191,82 @@ impl Suite {
             self.integrity.icv_len()
         }
     }
+
+    /// Bytes [`crate::OutboundSa::seal`] prepends: SPI, sequence number and IV. The
+    /// caller's buffer needs at least this much headroom.
+    pub const fn header_len(&self) -> usize {
+        ESP_HEADER_LEN + self.encryption.iv_len()
+    }
+
+    /// Bytes [`crate::OutboundSa::seal`] appends to a payload of `payload_len` bytes:
+    /// padding, pad length, next header and ICV.
+    pub const fn trailer_len(&self, payload_len: usize) -> usize {
+        let block = self.encryption.block_len();
+        let pad = (block - (payload_len + 2) % block) % block;
+        pad + 2 + self.icv_len()
+    }
+
+    /// The most [`Self::trailer_len`] can be for any payload: size tailroom with this.
+    pub const fn max_trailer_len(&self) -> usize {
+        self.encryption.block_len() - 1 + 2 + self.icv_len()
+    }
+
+    /// Length of the ESP packet that sealing `payload_len` bytes produces.
+    pub const fn sealed_len(&self, payload_len: usize) -> usize {
+        self.header_len() + payload_len + self.trailer_len(payload_len)
+    }
+
+    /// The smallest ESP packet this suite can produce (an empty payload).
+    pub const fn min_packet_len(&self) -> usize {
+        self.sealed_len(0)
+    }
+
+    /// Every suite this crate implements, CBC suites first (AES-128/192/256, 3DES, each
+    /// with SHA-1, SHA-256, SHA-384, SHA-512, MD5), then AES-GCM-16 128 and 256.
+    pub const ALL: [Self; 22] = {
+        const ENC: [Encryption; 4] = [
+            Encryption::AesCbc128,
+            Encryption::AesCbc192,
+            Encryption::AesCbc256,
+            Encryption::TripleDesCbc,
+        ];
+        const INTEG: [Integrity; 5] = [
+            Integrity::HmacSha1_96,
+            Integrity::HmacSha256_128,
+            Integrity::HmacSha384_192,
+            Integrity::HmacSha512_256,
+            Integrity::HmacMd5_96,
+        ];
+        let mut all = [Self {
+            encryption: Encryption::AesGcm16_128,
+            integrity: Integrity::None,
+        }; 22];
+        let mut i = 0;
+        while i < 20 {
+            all[i] = Self {
+                encryption: ENC[i / 5],
+                integrity: INTEG[i % 5],
+            };
+            i += 1;
+        }
+        all[21] = Self {
+            encryption: Encryption::AesGcm16_256,
+            integrity: Integrity::None,
+        };
+        all
+    };
 }
+
+/// Length of the ESP header: SPI and sequence number.
+pub const ESP_HEADER_LEN: usize = 8;
+
+/// The largest [`Suite::header_len`] of any suite (AES-CBC: 8 + 16).
+pub const MAX_HEADER_LEN: usize = 24;
+
+/// The largest [`Suite::max_trailer_len`] of any suite (AES-CBC with HMAC-SHA2-512-256:
+/// 15 padding + 2 + 32 ICV). Buffers with [`MAX_HEADER_LEN`] headroom and this much
+/// tailroom fit every suite.
+pub const MAX_TRAILER_LEN: usize = 49;
 
 /// ESP mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,6 +368,34 @@ mod tests {
         assert!(p.auth_key().is_empty());
         assert_eq!(gcm.icv_len(), 16);
         assert!(!format!("{p:?}").contains("31"), "no key bytes in Debug");
+    }
+
+    #[test]
+    fn overheads_follow_rfc_4303_padding() {
+        let s = Suite::new(Encryption::AesCbc128, Integrity::HmacSha1_96).unwrap();
+        assert_eq!(s.header_len(), 24);
+        // 1400 + 2 = 1402 -> 1408: 6 bytes of padding.
+        assert_eq!(s.trailer_len(1400), 6 + 2 + 12);
+        assert_eq!(s.sealed_len(1400), 24 + 1400 + 20);
+        assert_eq!(s.trailer_len(14), 2 + 12);
+        let g = Suite::new(Encryption::AesGcm16_128, Integrity::None).unwrap();
+        assert_eq!(g.header_len(), 16);
+        assert_eq!(g.trailer_len(1400), 2 + 2 + 16);
+        let d = Suite::new(Encryption::TripleDesCbc, Integrity::HmacMd5_96).unwrap();
+        assert_eq!(d.header_len(), 16);
+        assert_eq!(d.trailer_len(6), 2 + 12);
+        for s in Suite::ALL {
+            assert!(Suite::new(s.encryption(), s.integrity()).is_ok(), "{s:?}");
+            assert!(s.header_len() <= MAX_HEADER_LEN);
+            assert!(s.max_trailer_len() <= MAX_TRAILER_LEN);
+            for len in 0..64 {
+                assert!(s.trailer_len(len) <= s.max_trailer_len());
+                let enc = s.sealed_len(len) - s.header_len() - s.icv_len();
+                assert_eq!(enc % s.encryption().block_len(), 0);
+            }
+        }
+        let distinct: std::collections::HashSet<_> = Suite::ALL.iter().collect();
+        assert_eq!(distinct.len(), 22);
     }
 
     #[test]
