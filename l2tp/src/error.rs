@@ -34,8 +34,12 @@ pub enum Error {
         /// The Session ID in the header.
         session: SessionId,
     },
-    /// A data message for a session that is not established.
+    /// A data message for (or to) a session that is not established.
     SessionNotEstablished,
+    /// A command that needs an established tunnel.
+    TunnelNotEstablished,
+    /// A sequenced data message older than the last one delivered.
+    DataOutOfOrder,
     /// A message not valid in the tunnel's or session's state (the tunnel or session
     /// may have been torn down with an FSM error).
     UnexpectedMessage(MessageType),
@@ -90,7 +94,9 @@ impl fmt::Display for Error {
             Self::UnknownSession { tunnel, session } => {
                 write!(f, "unknown session {session:?} in tunnel {tunnel:?}")
             }
-            Self::SessionNotEstablished => f.write_str("data for a session not established"),
+            Self::SessionNotEstablished => f.write_str("session not established"),
+            Self::TunnelNotEstablished => f.write_str("tunnel not established"),
+            Self::DataOutOfOrder => f.write_str("stale sequenced data message"),
             Self::UnexpectedMessage(t) => write!(f, "unexpected {t:?} in this state"),
             Self::MissingAvp(m, a) => write!(f, "{m:?} without {a:?}"),
             Self::UnknownMandatoryAvp { vendor, attribute } => {

@@ -37,12 +37,14 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// Names one established session: the peer key, and both sides' tunnel and session IDs.
+/// Names one session: the peer key, and both sides' tunnel and session IDs.
 ///
 /// `tunnel` and `session` are the IDs this endpoint assigned (what the peer writes in the
 /// headers it sends us); `peer_tunnel` and `peer_session` are what the peer assigned (what
-/// we write in the headers we send).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// we write in the headers we send). The local IDs identify the session: equality and
+/// hashing use `peer`, `tunnel` and `session` only, so the reference returned by
+/// `open_session` (peer session still 0) equals the one in the later `SessionUp`.
+#[derive(Clone, Copy, Debug)]
 pub struct SessionRef {
     /// The peer that owns the tunnel.
     pub peer: PeerId,
@@ -63,4 +65,24 @@ pub struct TunnelHandle {
     pub peer: PeerId,
     /// Our Tunnel ID.
     pub tunnel: TunnelId,
+}
+
+impl SessionRef {
+    fn key(&self) -> (PeerId, TunnelId, SessionId) {
+        (self.peer, self.tunnel, self.session)
+    }
+}
+
+impl PartialEq for SessionRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for SessionRef {}
+
+impl core::hash::Hash for SessionRef {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
 }

@@ -1,0 +1,84 @@
+//! Endpoint configuration: roles, identity, secret, timers and limits.
+
+use std::time::Duration;
+
+use crate::msgs::Secret;
+
+/// How an [`crate::Endpoint`] behaves. [`Config::default`] is an LNS with the RFC 2661
+/// recommended timers and limits sized for a gateway.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Answer SCCRQ and ICRQ (the server role).
+    pub lns: bool,
+    /// Allow [`crate::Endpoint::connect`] and [`crate::Endpoint::open_session`] (the
+    /// client role, for `l2tpgw connect`).
+    pub lac: bool,
+    /// The Host Name AVP we send.
+    pub host_name: Vec<u8>,
+    /// The Vendor Name AVP we send.
+    pub vendor_name: Vec<u8>,
+    /// The tunnel secret. With one, we challenge the peer (tunnel authentication) and
+    /// can read its hidden AVPs; without one, a peer's Challenge is refused.
+    pub secret: Option<Secret>,
+    /// Hide the Assigned Session ID AVPs we send (needs `secret`).
+    pub hide_avps: bool,
+    /// Our Receive Window Size: how many out-of-order control messages we hold.
+    pub receive_window: u16,
+    /// The first retransmission timeout of a control message.
+    pub retransmit_initial: Duration,
+    /// The retransmission timeout doubles up to this cap.
+    pub retransmit_cap: Duration,
+    /// Retransmissions of one message before the tunnel is declared down.
+    pub max_retransmits: u32,
+    /// How long to wait for a message to piggyback an acknowledgement on before sending
+    /// a ZLB.
+    pub ack_delay: Duration,
+    /// Send a HELLO after this long without control traffic.
+    pub hello_interval: Duration,
+    /// How long a tunnel that received a StopCCN keeps acknowledging retransmissions of
+    /// it before its state is freed.
+    pub stop_linger: Duration,
+    /// Tunnels in total.
+    pub max_tunnels: usize,
+    /// Tunnels of one peer.
+    pub max_tunnels_per_peer: usize,
+    /// Sessions in one tunnel.
+    pub max_sessions_per_tunnel: usize,
+    /// Sessions in total.
+    pub max_sessions: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            lns: true,
+            lac: false,
+            host_name: b"l2tpgw".to_vec(),
+            vendor_name: b"l2tpgw".to_vec(),
+            secret: None,
+            hide_avps: false,
+            receive_window: 16,
+            retransmit_initial: Duration::from_secs(1),
+            retransmit_cap: Duration::from_secs(8),
+            max_retransmits: 5,
+            ack_delay: Duration::from_millis(100),
+            hello_interval: Duration::from_secs(60),
+            stop_linger: Duration::from_secs(31),
+            max_tunnels: 4096,
+            max_tunnels_per_peer: 4,
+            max_sessions_per_tunnel: 16,
+            max_sessions: 8192,
+        }
+    }
+}
+
+impl Config {
+    /// A LAC (client) configuration with the default timers.
+    pub fn lac() -> Self {
+        Self {
+            lns: false,
+            lac: true,
+            ..Self::default()
+        }
+    }
+}
