@@ -73,6 +73,9 @@ pub(crate) struct Entropy {
     pub(crate) challenges: ChallengePool,
     pub(crate) magics: MagicPool,
     pub(crate) ifids: IfidPool,
+    /// The first CHAP identifier (random, as pppd does, so identifiers of successive
+    /// sessions do not repeat).
+    pub(crate) chap_id: u8,
 }
 
 /// Magic numbers held for loopback renegotiation.
@@ -98,10 +101,13 @@ impl Entropy {
                 id
             })
             .collect();
+        let mut chap_id = [0u8; 1];
+        rng.fill(&mut chap_id);
         Self {
             challenges: ChallengePool(c),
             magics: MagicPool(magics),
             ifids: IfidPool(ifids),
+            chap_id: chap_id[0],
         }
     }
 }

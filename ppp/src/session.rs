@@ -22,6 +22,15 @@ use crate::msgs::cp::{Code, CpPacket};
 use crate::msgs::frame::{self, Frame, Protocol};
 use crate::outbox::{MAX_CP_LEN, Outbox};
 
+/// Distinct challenges a client answers at most.
+const CLIENT_CHALLENGES: u8 = 4;
+
+/// Extra server challenges for authentication restarted by LCP renegotiation.
+const SPARE_CHALLENGES: u8 = 2;
+
+/// LCP renegotiations (a Configure-Request in the Opened state) tolerated per session.
+const MAX_RENEGOTIATIONS: u8 = 5;
+
 /// The link phases of RFC 1661 §3.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -150,8 +159,11 @@ pub struct Session {
     ipv6cp: Ipv6cp,
     auth: Auth,
     challenges: Option<ChallengePool>,
+    chap_id: u8,
     creds: Option<Credentials>,
     user: Option<String>,
+    authenticated: bool,
+    renegotiations: u8,
     auth_deadline: Option<Instant>,
     echo_timer: Option<Instant>,
     echo_outstanding: u8,
@@ -208,7 +220,13 @@ impl Session {
         now: Instant,
         rng: &mut dyn SecureRandom,
     ) -> Self {
-        let entropy = Entropy::draw(rng, usize::from(config.auth_max_attempts.max(1)));
+        // A server needs one challenge per attempt; a client one peer challenge per
+        // distinct challenge it answers (a few, however the server is configured).
+        let challenges = match role {
+            Role::Server => config.auth_max_attempts.max(1).saturating_add(SPARE_CHALLENGES),
+            Role::Client => config.auth_max_attempts.max(CLIENT_CHALLENGES),
+        };
+        let entropy = Entropy::draw(rng, usize::from(challenges));
         let lcp = Lcp::new(role, config.mru, config.auth_methods.clone(), entropy.magics);
         let mut s = Self {
             role,
@@ -221,8 +239,11 @@ impl Session {
             ipv6cp: Ipv6cp::new(entropy.ifids),
             auth: Auth::None,
             challenges: Some(entropy.challenges),
+            chap_id: entropy.chap_id,
             creds,
             user: None,
+            authenticated: false,
+            renegotiations: 0,
             auth_deadline: None,
             echo_timer: None,
             echo_outstanding: 0,
@@ -469,7 +490,7 @@ impl Session {
                 self.server_output(now, o);
             }
             Auth::Peer(p) => {
-                let o = p.receive(protocol, &pkt, &mut self.out);
+                let o = p.receive(now, protocol, &pkt, &mut self.out);
                 self.peer_output(now, o);
             }
             _ => {
@@ -489,6 +510,7 @@ impl Session {
                 self.events.push_back(Event::AuthRequest { user, data });
             }
             ServerOutput::Success { user } => {
+                self.authenticated = true;
                 self.user = Some(user.clone());
                 self.events.push_back(Event::Authenticated { user });
                 self.enter_network(now);
@@ -501,6 +523,7 @@ impl Session {
         match o {
             PeerOutput::None => {}
             PeerOutput::Success => {
+                self.authenticated = true;
                 if self.phase == Phase::Authenticate {
                     self.enter_network(now);
                 }
@@ -551,14 +574,30 @@ impl Session {
 
     fn lcp_actions(&mut self, now: Instant, a: Actions) {
         if a.contains(Actions::TLD) {
-            self.phase = Phase::Terminate;
             self.echo_timer = None;
-            self.auth = Auth::None;
             self.auth_deadline = None;
-            let x = self.ipcp_fsm.event(now, FsmEvent::Down, &mut self.ipcp, &mut self.out);
-            let _ = x;
+            let _ = self.ipcp_fsm.event(now, FsmEvent::Down, &mut self.ipcp, &mut self.out);
             let _ = self.ipv6cp_fsm.event(now, FsmEvent::Down, &mut self.ipv6cp, &mut self.out);
-            self.emit_down(DownReason::PeerTerminated);
+            let auth = core::mem::replace(&mut self.auth, Auth::None);
+            if matches!(self.lcp_fsm.state(), State::Closing | State::Stopping) {
+                self.phase = Phase::Terminate;
+                self.emit_down(DownReason::PeerTerminated);
+            } else {
+                // The peer renegotiates LCP (a Configure-Request, or a crossed Ack, in the
+                // Opened state): back to Establish. Authentication is kept if it finished
+                // (same L2TP session, same peer); otherwise it restarts with the unused
+                // challenges. The NCPs come up again and a new `Up` follows.
+                self.phase = Phase::Establish;
+                match auth {
+                    Auth::Server(s) if !self.authenticated => self.challenges = Some(s.into_pool()),
+                    Auth::Peer(p) if !self.authenticated => self.challenges = Some(p.into_pool()),
+                    _ => {}
+                }
+                self.renegotiations = self.renegotiations.saturating_add(1);
+                if self.renegotiations > MAX_RENEGOTIATIONS {
+                    self.close_with(now, DownReason::NegotiationFailed(Protocol::Lcp));
+                }
+            }
         }
         if a.contains(Actions::TLU) {
             self.link_up(now);
@@ -579,6 +618,10 @@ impl Session {
             self.echo_timer = Some(now + i);
             self.echo_outstanding = 0;
         }
+        if self.authenticated {
+            self.enter_network(now);
+            return;
+        }
         let challenges = self.challenges.take().unwrap_or_default();
         let fsm = self.config.fsm;
         match self.role {
@@ -591,6 +634,7 @@ impl Session {
                         &self.config.name,
                         self.config.auth_max_attempts,
                         challenges,
+                        self.chap_id,
                         fsm.restart,
                         fsm.max_configure,
                     );
@@ -640,14 +684,18 @@ impl Session {
                 mru: self.lcp.peer_mru,
             });
         }
-        if (a.contains(Actions::TLD) || a.contains(Actions::TLF)) && self.phase == Phase::Network {
-            // Without IPv4 the link has no purpose (pppd closes it the same way).
-            let reason = if a.contains(Actions::TLD) {
-                DownReason::NetworkDown
-            } else {
-                DownReason::NegotiationFailed(Protocol::Ipcp)
-            };
-            self.close_with(now, reason);
+        if self.phase != Phase::Network {
+            return;
+        }
+        // Without IPv4 the link has no purpose (pppd closes it the same way). A tld that
+        // leaves IPCP renegotiating (a new Configure-Request while Opened) is not an end:
+        // a new `Up` follows.
+        let terminated = a.contains(Actions::TLD)
+            && matches!(self.ipcp_fsm.state(), State::Closing | State::Stopping);
+        if terminated {
+            self.close_with(now, DownReason::NetworkDown);
+        } else if a.contains(Actions::TLF) {
+            self.close_with(now, DownReason::NegotiationFailed(Protocol::Ipcp));
         }
     }
 

@@ -65,6 +65,11 @@ impl AuthPeer {
         }
     }
 
+    /// The unused peer challenges, when authentication restarts.
+    pub(crate) fn into_pool(self) -> ChallengePool {
+        self.challenges
+    }
+
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.timer
     }
@@ -86,6 +91,8 @@ impl AuthPeer {
         out.push_cp(Protocol::Pap, Code::from(pap::AUTHENTICATE_REQUEST), self.id, |w| req.encode(w));
     }
 
+    /// Retransmits the PAP request or the last CHAP response (its Success may have been
+    /// lost: the server answers a repeated response with the same Success).
     pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Outbox) -> PeerOutput {
         match self.timer {
             Some(t) if t <= now && !self.done => {
@@ -94,14 +101,26 @@ impl AuthPeer {
                     self.done = true;
                     return PeerOutput::Failed;
                 }
-                self.send_pap(now, out);
+                if self.method == AuthMethod::Pap {
+                    self.send_pap(now, out);
+                } else if let Some((id, _, resp)) = &self.last {
+                    out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), *id, |w| w.bytes(resp));
+                    self.transmits += 1;
+                    self.timer = Some(now + self.restart);
+                }
                 PeerOutput::None
             }
             _ => PeerOutput::None,
         }
     }
 
-    pub(crate) fn receive(&mut self, protocol: Protocol, packet: &CpPacket<'_>, out: &mut Outbox) -> PeerOutput {
+    pub(crate) fn receive(
+        &mut self,
+        now: Instant,
+        protocol: Protocol,
+        packet: &CpPacket<'_>,
+        out: &mut Outbox,
+    ) -> PeerOutput {
         if self.done {
             return PeerOutput::None;
         }
@@ -119,13 +138,14 @@ impl AuthPeer {
             }
             (Protocol::Chap, AuthMethod::ChapMd5 | AuthMethod::MsChapV2) => match packet.code.value() {
                 chap::CHALLENGE => {
-                    self.answer(packet, out);
+                    self.answer(now, packet, out);
                     PeerOutput::None
                 }
                 chap::SUCCESS => {
                     if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
                         return PeerOutput::None;
                     }
+                    self.timer = None;
                     if self.method == AuthMethod::MsChapV2 {
                         let proof = mschapv2::AuthenticatorResponse::parse(packet.data);
                         let ok = match (proof, self.expected) {
@@ -144,6 +164,7 @@ impl AuthPeer {
                     if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
                         return PeerOutput::None;
                     }
+                    self.timer = None;
                     // MS-CHAPv2 "R=1": the server will send a new challenge; wait for it.
                     let retry = self.method == AuthMethod::MsChapV2
                         && packet.data.windows(3).any(|w| w == b"R=1");
@@ -159,7 +180,7 @@ impl AuthPeer {
         }
     }
 
-    fn answer(&mut self, packet: &CpPacket<'_>, out: &mut Outbox) {
+    fn answer(&mut self, now: Instant, packet: &CpPacket<'_>, out: &mut Outbox) {
         let Ok(ch) = ChallengeResponse::decode(packet.data) else {
             return;
         };
@@ -203,5 +224,7 @@ impl AuthPeer {
         }
         out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), packet.id, |w| w.bytes(&data));
         self.last = Some((packet.id, ch.value.to_vec(), data));
+        self.transmits = 1;
+        self.timer = Some(now + self.restart);
     }
 }

@@ -66,6 +66,7 @@ impl Authenticator {
         name: &str,
         max_attempts: u8,
         challenges: ChallengePool,
+        first_id: u8,
         restart: Duration,
         max_transmits: u8,
     ) -> Self {
@@ -75,7 +76,7 @@ impl Authenticator {
             max_attempts: max_attempts.max(1),
             attempts: 0,
             challenges,
-            id: 0,
+            id: first_id.wrapping_sub(1),
             challenge: [0; 16],
             state: State::AwaitResponse,
             restart,
@@ -85,6 +86,11 @@ impl Authenticator {
             user: String::new(),
             reply: None,
         }
+    }
+
+    /// The unused challenges, when authentication restarts after an LCP renegotiation.
+    pub(crate) fn into_pool(self) -> ChallengePool {
+        self.challenges
     }
 
     pub(crate) fn method(&self) -> AuthMethod {
