@@ -90,8 +90,10 @@ impl Entropy {
             rng.fill(ch);
         }
         c.reverse();
-        let magics = (0..MAGICS).map(|_| rng.next_u32().max(1)).collect();
-        let ifids = (0..IFIDS)
+        // Pools hand out from the end: reverse so values are used in the order drawn.
+        let mut magics: Vec<u32> = (0..MAGICS).map(|_| rng.next_u32().max(1)).collect();
+        magics.reverse();
+        let mut ifids: Vec<[u8; 8]> = (0..IFIDS)
             .map(|_| {
                 let mut id = [0u8; 8];
                 rng.fill(&mut id);
@@ -101,6 +103,7 @@ impl Entropy {
                 id
             })
             .collect();
+        ifids.reverse();
         let mut chap_id = [0u8; 1];
         rng.fill(&mut chap_id);
         Self {
