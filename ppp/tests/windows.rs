@@ -1,0 +1,132 @@
+//! The Windows 10/11 built-in client's PPP sequence, as bytes: LCP with MRU 1400, magic,
+//! PFC, ACFC and Callback (rejected, then requested again without it), three
+//! Identification packets, MS-CHAPv2 (with the RFC 2759 §9.2 values), CCP and IPv6CP
+//! before IPCP completes, IPCP with address + DNS1 + NBNS1 + DNS2 + NBNS2.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::{NowForTests, ScriptedRandom, cp, drain, events, h, lcp};
+use ppp::{Config, Event, IpIn, IpVersion, Session, SessionParams};
+use wire::PacketBuf;
+
+/// RFC 2759 §9.2's AuthenticatorChallenge as our challenge; magic 0x0a0b0c0d; CHAP id 7.
+fn rng() -> ScriptedRandom {
+    let mut bytes = h("5B5D7C7D7B3F2F3E3C2C602132262628");
+    bytes.extend([0x44; 32]);
+    bytes.extend(h("0a0b0c0d"));
+    bytes.extend([0x55; 28 + 32]);
+    bytes.push(7);
+    ScriptedRandom { bytes, pos: 0 }
+}
+
+const WIN_MAGIC: &str = "5e3a7f21";
+
+#[test]
+fn windows_sequence() {
+    let now = Instant::now_for_tests();
+    let params = SessionParams {
+        local_ip: Ipv4Addr::new(10, 8, 0, 1),
+        peer_ip: Ipv4Addr::new(10, 8, 0, 2),
+        dns: [Some(Ipv4Addr::new(10, 8, 0, 53)), Some(Ipv4Addr::new(10, 8, 0, 54))],
+        nbns: [Some(Ipv4Addr::new(10, 8, 0, 55)), None],
+    };
+    let mut s = Session::new_server(Arc::new(Config::default()), params, now, &mut rng());
+    let ours = h("01040578 0305c22381 05060a0b0c0d");
+    assert_eq!(drain(&mut s), vec![lcp(1, 1, &ours)]);
+
+    // MRU 1400, magic, PFC, ACFC, Callback (operation 6: CBCP).
+    let win = h(&format!("01040578 0506{WIN_MAGIC} 0702 0802 0d0306"));
+    s.handle_frame(now, &lcp(1, 0, &win)).unwrap();
+    assert_eq!(drain(&mut s), vec![lcp(4, 0, &h("0d0306"))], "only the callback is rejected");
+    let win = h(&format!("01040578 0506{WIN_MAGIC} 0702 0802"));
+    s.handle_frame(now, &lcp(1, 1, &win)).unwrap();
+    assert_eq!(drain(&mut s), vec![lcp(2, 1, &win)]);
+    s.handle_frame(now, &lcp(2, 1, &ours)).unwrap();
+    // LCP open: the challenge (RFC 2759's AuthenticatorChallenge, our name).
+    let mut challenge = h("10 5B5D7C7D7B3F2F3E3C2C602132262628");
+    challenge.extend_from_slice(b"l2tpgw");
+    assert_eq!(drain(&mut s), vec![cp(0xc223, 1, 7, &challenge)]);
+
+    // Three Identification packets: accepted silently.
+    for (id, text) in [(2u8, &b"MSRASV5.20"[..]), (3, b"MSRAS-0-DESKTOP-W10"), (4, b"\x1b\x06\xc5\x88\x9d\x8a")] {
+        let mut d = h(WIN_MAGIC);
+        d.extend_from_slice(text);
+        assert_eq!(s.handle_frame(now, &lcp(12, id, &d)).unwrap(), None);
+    }
+    assert!(drain(&mut s).is_empty());
+    assert!(events(&mut s).is_empty());
+
+    // The MS-CHAPv2 response of RFC 2759 §9.2 (user "User", password "clientPass").
+    let mut resp = h("31 21402324255E262A28295F2B3A337C7E 0000000000000000");
+    resp.extend(h("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF 00"));
+    resp.extend_from_slice(b"User");
+    s.handle_frame(now, &cp(0xc223, 2, 7, &resp)).unwrap();
+    let ev: [Event; 1] = events(&mut s).try_into().unwrap();
+    let [Event::AuthRequest { user, data }] = ev else {
+        panic!("expected one AuthRequest")
+    };
+    assert_eq!(user, "User");
+    let decision = data.verify_password(&user, "clientPass");
+    assert_eq!(data.verify_password(&user, "clientpass"), ppp::AuthDecision::Reject);
+    s.auth_result(now, decision);
+    let out = drain(&mut s);
+    assert_eq!(
+        out[0],
+        cp(0xc223, 3, 7, b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=Access granted")
+    );
+    assert_eq!(out[1], cp(0x8021, 1, 1, &h("0306 0a080001")));
+    assert_eq!(events(&mut s), vec![Event::Authenticated { user: "User".into() }]);
+
+    // Windows sends CCP (MPPE) and IPv6CP before IPCP completes: both Protocol-Rejected.
+    let ccp = cp(0x80fd, 1, 1, &h("1206 01000001"));
+    s.handle_frame(now, &ccp).unwrap();
+    let v6 = cp(0x8057, 1, 1, &h("010a 1122334455667788"));
+    s.handle_frame(now, &v6).unwrap();
+    let mut rej_ccp = h("80fd");
+    rej_ccp.extend_from_slice(&ccp[4..]);
+    let mut rej_v6 = h("8057");
+    rej_v6.extend_from_slice(&v6[4..]);
+    assert_eq!(drain(&mut s), vec![lcp(8, 1, &rej_ccp), lcp(8, 2, &rej_v6)]);
+
+    // IPCP: address + DNS1 + NBNS1 + DNS2 + NBNS2, all zero. NBNS2 is not configured:
+    // rejected alone.
+    let ask = h("0306 00000000 8106 00000000 8206 00000000 8306 00000000 8406 00000000");
+    s.handle_frame(now, &cp(0x8021, 1, 5, &ask)).unwrap();
+    assert_eq!(drain(&mut s), vec![cp(0x8021, 4, 5, &h("8406 00000000"))]);
+    let ask = h("0306 00000000 8106 00000000 8206 00000000 8306 00000000");
+    s.handle_frame(now, &cp(0x8021, 1, 6, &ask)).unwrap();
+    let nak = h("0306 0a080002 8106 0a080035 8206 0a080037 8306 0a080036");
+    assert_eq!(drain(&mut s), vec![cp(0x8021, 3, 6, &nak)]);
+    s.handle_frame(now, &cp(0x8021, 1, 7, &nak)).unwrap();
+    assert_eq!(drain(&mut s), vec![cp(0x8021, 2, 7, &nak)]);
+    s.handle_frame(now, &cp(0x8021, 2, 1, &h("0306 0a080001"))).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Up {
+            local_ip: Ipv4Addr::new(10, 8, 0, 1),
+            peer_ip: Ipv4Addr::new(10, 8, 0, 2),
+            dns: [Some(Ipv4Addr::new(10, 8, 0, 53)), Some(Ipv4Addr::new(10, 8, 0, 54))],
+            nbns: [Some(Ipv4Addr::new(10, 8, 0, 55)), None],
+            mru: 1400,
+        }]
+    );
+
+    // Windows negotiated PFC and ACFC: it sends bare `21`, and we may too.
+    let ping = h("21 4500001c00010000400100000a0800020a0800010800f7ff00000000");
+    assert_eq!(s.handle_frame(now, &ping).unwrap(), Some(IpIn::V4(&ping[1..])));
+    let mut buf = PacketBuf::new(64, 8);
+    buf.set_payload(&ping[1..]).unwrap();
+    s.encap_ip(IpVersion::V4, &mut buf).unwrap();
+    assert_eq!(buf.payload(), &ping[..]);
+    assert_eq!(buf.headroom(), 7);
+    // CCP again later: still rejected; an echo request is answered with our magic.
+    s.handle_frame(now, &ccp).unwrap();
+    s.handle_frame(now, &lcp(9, 9, &h(&format!("{WIN_MAGIC} 0102")))).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out[1], lcp(10, 9, &h("0a0b0c0d 0102")));
+    assert_eq!(s.stats().protocol_rejects, 3);
+}
