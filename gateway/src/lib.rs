@@ -1,4 +1,8 @@
-//! l2tpgw: the sans-IO composition of the protocol engines (`core`) and the runtime
-//! around it (sockets, TUN, configuration, signals).
-//!
-//! Not built yet: see the open issues.
+//! l2tpgw: the sans-IO composition of the protocol engines (`core`, not built yet) and
+//! the runtime around it: configuration, users, the address pool, sockets, the TUN
+//! device, signals, status and metrics.
+
+pub mod config;
+pub mod pool;
+pub mod secret;
+pub mod users;

@@ -1,0 +1,902 @@
+//! The gateway's configuration: a TOML file where every key has a default, plus the
+//! quick-start flags and environment variables that override it.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file,
+//! embedded default ([`Config::default`]). `gateway.example.toml` at the repository root
+//! lists every key with its default and a comment; a test checks that it parses to
+//! exactly [`Config::default`].
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::pool::{AddressPool, Ipv4Cidr};
+use crate::secret::Secret;
+use crate::users::{User, UserDb};
+
+/// The whole configuration. See `gateway.example.toml` for every key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on (UDP `ike_port` and `nat_t_port` on each).
+    pub listen: Vec<IpAddr>,
+    /// The IKE port (500).
+    pub ike_port: u16,
+    /// The NAT-T port (4500).
+    pub nat_t_port: u16,
+    /// The pre-shared key. Generated and printed at start when neither this nor
+    /// `psk_file` is set.
+    pub psk: Option<Secret>,
+    /// A file holding the pre-shared key (its first line).
+    pub psk_file: Option<PathBuf>,
+    /// The users file (see [`crate::users`]). Without it and without `--user`, one user
+    /// is generated and printed at start.
+    pub users_file: Option<PathBuf>,
+    /// The Unix socket `l2tpgw status` talks to.
+    pub status_socket: PathBuf,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// IKE and ESP.
+    pub ike: IkeConfig,
+    /// Inner network: pool, TUN, DNS, forwarding.
+    pub network: NetworkConfig,
+    /// PPP.
+    pub ppp: PppConfig,
+    /// L2TP.
+    pub l2tp: L2tpConfig,
+    /// Limits against floods and misbehaving clients.
+    pub limits: Limits,
+}
+
+/// IKE and ESP settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IkeConfig {
+    /// Offer weak legacy algorithms (DES, 3DES, MD5, MODP 768/1024) for old clients.
+    pub legacy: bool,
+    /// Answer Aggressive Mode (exposes the PSK hash to offline guessing).
+    pub aggressive_mode: bool,
+    /// Claim to be behind NAT (fake NAT-D) so every client uses UDP 4500.
+    pub force_encapsulation: bool,
+    /// Accept Windows clients when the *server* is behind NAT (Windows needs the
+    /// AssumeUDPEncapsulationContextOnSendRule registry key otherwise).
+    pub windows_server_behind_nat: bool,
+    /// Accept raw ESP (IP protocol 50); needs CAP_NET_RAW.
+    pub raw_esp: bool,
+    /// Dead peer detection interval for peers that support DPD, in seconds (0: off).
+    pub dpd_interval_secs: u64,
+}
+
+/// The inner network.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The client address pool.
+    pub pool: Ipv4Cidr,
+    /// The gateway's own inner address; the pool's first host when unset.
+    pub gateway_address: Option<Ipv4Addr>,
+    /// DNS servers pushed to clients (IPCP, RFC 1877); none when empty.
+    pub dns: Vec<Ipv4Addr>,
+    /// The TUN device name.
+    pub tun_name: String,
+    /// Set up forwarding and NAT for the pool with nftables (removed on exit).
+    pub masquerade: bool,
+    /// Let clients reach each other through the gateway.
+    pub client_to_client: bool,
+}
+
+/// An authentication protocol PPP may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AuthMethod {
+    /// MS-CHAPv2 (RFC 2759).
+    #[serde(rename = "mschapv2")]
+    MsChapV2,
+    /// CHAP with MD5 (RFC 1994).
+    #[serde(rename = "chap-md5")]
+    ChapMd5,
+    /// PAP (RFC 1334): the password in clear inside the IPsec tunnel.
+    #[serde(rename = "pap")]
+    Pap,
+}
+
+/// PPP settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PppConfig {
+    /// Authentication protocols to ask for, most preferred first.
+    pub auth_order: Vec<AuthMethod>,
+    /// Allow PAP (added last to `auth_order` when not listed).
+    pub pap: bool,
+    /// The MRU we announce and the MTU the TUN gets.
+    pub mru: u16,
+    /// Seconds between LCP echo requests (0: off).
+    pub lcp_echo_interval_secs: u64,
+    /// Unanswered echoes before the session is closed.
+    pub lcp_echo_failures: u32,
+    /// Seconds without traffic from the client before the session is closed (0: never).
+    pub idle_timeout_secs: u64,
+}
+
+/// L2TP settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct L2tpConfig {
+    /// Seconds of control-channel silence before we send HELLO (0: off).
+    pub hello_interval_secs: u64,
+}
+
+/// Limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Half-open (not yet authenticated) IKE SAs in all.
+    pub half_open_ike_sas: u32,
+    /// Half-open IKE SAs from one source address.
+    pub half_open_ike_sas_per_source: u32,
+    /// PPP sessions in all.
+    pub sessions: u32,
+    /// Sessions one user may hold; a new login past it replaces the oldest.
+    pub sessions_per_user: u32,
+    /// L2TP tunnels per IPsec peer (SA pair).
+    pub tunnels_per_peer: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ],
+            ike_port: 500,
+            nat_t_port: 4500,
+            psk: None,
+            psk_file: None,
+            users_file: None,
+            status_socket: PathBuf::from("/run/l2tpgw.sock"),
+            metrics_listen: None,
+            ike: IkeConfig::default(),
+            network: NetworkConfig::default(),
+            ppp: PppConfig::default(),
+            l2tp: L2tpConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for IkeConfig {
+    fn default() -> Self {
+        Self {
+            legacy: false,
+            aggressive_mode: false,
+            force_encapsulation: true,
+            windows_server_behind_nat: true,
+            raw_esp: false,
+            dpd_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            pool: Ipv4Cidr::new(Ipv4Addr::new(10, 77, 0, 0), 24).unwrap_or_else(|_| unreachable!()),
+            gateway_address: None,
+            dns: Vec::new(),
+            tun_name: "l2tpgw0".into(),
+            masquerade: false,
+            client_to_client: false,
+        }
+    }
+}
+
+impl Default for PppConfig {
+    fn default() -> Self {
+        Self {
+            auth_order: vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5],
+            pap: false,
+            mru: 1400,
+            lcp_echo_interval_secs: 20,
+            lcp_echo_failures: 3,
+            idle_timeout_secs: 3600,
+        }
+    }
+}
+
+impl Default for L2tpConfig {
+    fn default() -> Self {
+        Self {
+            hello_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            half_open_ike_sas: 1024,
+            half_open_ike_sas_per_source: 16,
+            sessions: 1024,
+            sessions_per_user: 4,
+            tunnels_per_peer: 2,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key or a wrongly typed value.
+    Parse(String),
+    /// A value is out of range or contradicts another.
+    Invalid(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Parse(e) => write!(f, "invalid configuration: {e}"),
+            Self::Invalid(e) => write!(f, "invalid configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses TOML text (unknown keys are errors). Does not validate; see [`Self::validate`].
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse(m) => ConfigError::Parse(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Applies command-line and environment overrides.
+    pub fn apply(&mut self, o: Overrides) {
+        if let Some(listen) = o.listen {
+            self.listen = listen;
+        }
+        if let Some(pool) = o.pool {
+            self.network.pool = pool;
+            // A gateway address from the file belongs to the file's pool.
+            if self
+                .network
+                .gateway_address
+                .is_some_and(|g| !pool.is_host(g))
+            {
+                self.network.gateway_address = None;
+            }
+        }
+        if let Some(dns) = o.dns {
+            self.network.dns = dns;
+        }
+        if let Some(psk) = o.psk {
+            self.psk = Some(psk);
+            self.psk_file = None;
+        } else if let Some(file) = o.psk_file {
+            self.psk = None;
+            self.psk_file = Some(file);
+        }
+    }
+
+    /// The authentication protocols in the order PPP should ask for them.
+    pub fn auth_methods(&self) -> Vec<AuthMethod> {
+        let mut order: Vec<AuthMethod> = Vec::new();
+        for m in &self.ppp.auth_order {
+            if !order.contains(m) {
+                order.push(*m);
+            }
+        }
+        if self.ppp.pap && !order.contains(&AuthMethod::Pap) {
+            order.push(AuthMethod::Pap);
+        }
+        order
+    }
+
+    /// Checks ranges and consistency; the error says which key and why.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.is_empty() {
+            return bad("listen: at least one address is needed".into());
+        }
+        for (i, a) in self.listen.iter().enumerate() {
+            if self.listen.iter().skip(i + 1).any(|b| b == a) {
+                return bad(format!("listen: {a} is listed twice"));
+            }
+            if a.is_multicast() {
+                return bad(format!("listen: {a} is a multicast address"));
+            }
+        }
+        if self.ike_port == self.nat_t_port {
+            return bad(format!(
+                "ike_port and nat_t_port are both {}; they must differ",
+                self.ike_port
+            ));
+        }
+        if self.psk.as_ref().is_some_and(|p| p.expose().is_empty()) {
+            return bad("psk: must not be empty".into());
+        }
+        AddressPool::new(self.network.pool, self.network.gateway_address, [])
+            .map_err(|e| ConfigError::Invalid(format!("network.pool: {e}")))?;
+        for d in &self.network.dns {
+            if d.is_unspecified() || d.is_multicast() || d.is_broadcast() {
+                return bad(format!("network.dns: {d} cannot be a DNS server"));
+            }
+        }
+        let name = &self.network.tun_name;
+        if name.is_empty()
+            || name.len() > 15
+            || name
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+        {
+            return bad(format!(
+                "network.tun_name: {name:?} is not a valid interface name (1-15 characters, no '/' or blanks)"
+            ));
+        }
+        if !(576..=1500).contains(&self.ppp.mru) {
+            return bad(format!("ppp.mru: {} is outside 576..=1500", self.ppp.mru));
+        }
+        if self.auth_methods().is_empty() {
+            return bad("ppp.auth_order: empty and pap = false; no client could log in".into());
+        }
+        if self.ppp.auth_order.contains(&AuthMethod::Pap) && !self.ppp.pap {
+            return bad("ppp.auth_order lists \"pap\" but ppp.pap = false".into());
+        }
+        if self.ppp.lcp_echo_interval_secs > 0 && self.ppp.lcp_echo_failures == 0 {
+            return bad("ppp.lcp_echo_failures: must be at least 1 when echoes are on".into());
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            ("half_open_ike_sas", l.half_open_ike_sas),
+            (
+                "half_open_ike_sas_per_source",
+                l.half_open_ike_sas_per_source,
+            ),
+            ("sessions", l.sessions),
+            ("sessions_per_user", l.sessions_per_user),
+            ("tunnels_per_peer", l.tunnels_per_peer),
+        ] {
+            if v == 0 {
+                return bad(format!("limits.{key}: must be at least 1"));
+            }
+        }
+        if l.half_open_ike_sas_per_source > l.half_open_ike_sas {
+            return bad(
+                "limits.half_open_ike_sas_per_source is above limits.half_open_ike_sas".into(),
+            );
+        }
+        if self.status_socket.as_os_str().is_empty() {
+            return bad("status_socket: must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// Reads the PSK from `psk` or `psk_file`; `None` when neither is set.
+    pub fn read_psk(&self) -> Result<Option<Secret>, ConfigError> {
+        if let Some(p) = &self.psk {
+            return Ok(Some(p.clone()));
+        }
+        let Some(path) = &self.psk_file else {
+            return Ok(None);
+        };
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+            ConfigError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?);
+        let line = text.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "psk_file {}: the first line is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(Secret::new(line)))
+    }
+}
+
+/// Values from command-line flags and environment variables, already merged (a flag
+/// wins over its variable). `None` leaves the config file's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--psk` / `L2TPGW_PSK`.
+    pub psk: Option<Secret>,
+    /// `--psk-file` / `L2TPGW_PSK_FILE`.
+    pub psk_file: Option<PathBuf>,
+    /// `--user` / `L2TPGW_USERS`.
+    pub users: Vec<User>,
+    /// `--pool` / `L2TPGW_POOL`.
+    pub pool: Option<Ipv4Cidr>,
+    /// `--dns` / `L2TPGW_DNS`.
+    pub dns: Option<Vec<Ipv4Addr>>,
+    /// `--listen` / `L2TPGW_LISTEN`.
+    pub listen: Option<Vec<IpAddr>>,
+}
+
+/// Quick-start values as given on the command line (before environment fallbacks).
+#[derive(Debug, Clone, Default)]
+pub struct QuickStart {
+    /// `--psk`.
+    pub psk: Option<String>,
+    /// `--psk-file`.
+    pub psk_file: Option<PathBuf>,
+    /// `--user`, repeatable.
+    pub users: Vec<String>,
+    /// `--pool`.
+    pub pool: Option<String>,
+    /// `--dns`, repeatable.
+    pub dns: Vec<String>,
+    /// `--listen`, repeatable.
+    pub listen: Vec<String>,
+}
+
+impl Overrides {
+    /// Merges flags with environment variables read through `env` (tests pass a map;
+    /// the binary passes `std::env::var`). Lists in variables are comma-separated.
+    pub fn resolve(
+        flags: QuickStart,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let pick_one =
+            |flag: Option<String>, var: &str| flag.or_else(|| env(var).filter(|v| !v.is_empty()));
+        let pick_list = |flag: Vec<String>, var: &str| -> Option<Vec<String>> {
+            if !flag.is_empty() {
+                return Some(flag);
+            }
+            let v = env(var)?;
+            let items: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (!items.is_empty()).then_some(items)
+        };
+        let invalid = |m: String| ConfigError::Invalid(m);
+
+        let psk = pick_one(flags.psk, "L2TPGW_PSK").map(Secret::new);
+        let psk_file = flags.psk_file.or_else(|| {
+            env("L2TPGW_PSK_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let users = pick_list(flags.users, "L2TPGW_USERS")
+            .unwrap_or_default()
+            .iter()
+            .map(|u| crate::users::parse_user_flag(u).map_err(|e| invalid(format!("--user: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pool = pick_one(flags.pool, "L2TPGW_POOL")
+            .map(|p| {
+                p.parse::<Ipv4Cidr>()
+                    .map_err(|e| invalid(format!("--pool: {e}")))
+            })
+            .transpose()?;
+        let dns = pick_list(flags.dns, "L2TPGW_DNS")
+            .map(|l| {
+                l.iter()
+                    .map(|a| {
+                        a.parse::<Ipv4Addr>()
+                            .map_err(|_| invalid(format!("--dns: {a:?} is not an IPv4 address")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let listen = pick_list(flags.listen, "L2TPGW_LISTEN")
+            .map(|l| {
+                l.iter()
+                    .map(|a| {
+                        a.trim_matches(|c| c == '[' || c == ']')
+                            .parse::<IpAddr>()
+                            .map_err(|_| invalid(format!("--listen: {a:?} is not an IP address")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(Self {
+            psk,
+            psk_file,
+            users,
+            pool,
+            dns,
+            listen,
+        })
+    }
+}
+
+/// What `serve` runs with once secrets are resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The validated configuration.
+    pub config: Config,
+    /// The PSK (configured or generated).
+    pub psk: Secret,
+    /// True when the PSK was generated (print it once).
+    pub psk_generated: bool,
+    /// The users (file, flags, or one generated).
+    pub users: UserDb,
+    /// The generated user's name, when one was generated (print it once).
+    pub generated_user: Option<String>,
+    /// Warnings to log (users file permissions).
+    pub warnings: Vec<String>,
+}
+
+impl Resolved {
+    /// Validates `config`, reads the PSK and users, generates what is missing.
+    pub fn new(
+        config: Config,
+        flag_users: Vec<User>,
+        rng: &mut dyn wire::random::SecureRandom,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let (psk, psk_generated) = match config.read_psk()? {
+            Some(p) => (p, false),
+            None => (Secret::generate(rng, 24), true),
+        };
+        let (mut users, warnings) = match &config.users_file {
+            Some(path) => UserDb::load(path).map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            None => (UserDb::new(), Vec::new()),
+        };
+        for u in flag_users {
+            users.upsert(u);
+        }
+        let mut generated_user = None;
+        if users.is_empty() {
+            let name = "vpn".to_owned();
+            users.upsert(User {
+                name: name.clone(),
+                credential: crate::users::Credential::Password(Secret::generate(rng, 16)),
+                static_ip: None,
+            });
+            generated_user = Some(name);
+        }
+        AddressPool::new(
+            config.network.pool,
+            config.network.gateway_address,
+            users.static_addresses(),
+        )
+        .map_err(|e| ConfigError::Invalid(format!("static addresses in the users: {e}")))?;
+        Ok(Self {
+            config,
+            psk,
+            psk_generated,
+            users,
+            generated_user,
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../gateway.example.toml");
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn embedded_default_is_what_the_brief_says() {
+        let c = Config::default();
+        assert_eq!(
+            c.listen,
+            ["::".parse::<IpAddr>().unwrap(), "0.0.0.0".parse().unwrap()]
+        );
+        assert_eq!((c.ike_port, c.nat_t_port), (500, 4500));
+        assert_eq!(c.network.pool.to_string(), "10.77.0.0/24");
+        assert_eq!(c.network.tun_name, "l2tpgw0");
+        assert!(c.network.dns.is_empty());
+        assert!(!c.ike.legacy && !c.ike.aggressive_mode && !c.ike.raw_esp);
+        assert!(c.ike.force_encapsulation && c.ike.windows_server_behind_nat);
+        assert!(!c.network.masquerade && !c.network.client_to_client);
+        assert!(!c.ppp.pap);
+        assert_eq!(
+            c.auth_methods(),
+            [AuthMethod::MsChapV2, AuthMethod::ChapMd5]
+        );
+        assert_eq!(c.ppp.mru, 1400);
+        assert_eq!(c.status_socket, Path::new("/run/l2tpgw.sock"));
+        assert_eq!(c.metrics_listen, None);
+        c.validate().unwrap();
+        let pool = AddressPool::new(c.network.pool, c.network.gateway_address, []).unwrap();
+        assert_eq!(pool.gateway(), Ipv4Addr::new(10, 77, 0, 1));
+    }
+
+    #[test]
+    fn example_file_documents_exactly_the_defaults() {
+        assert_eq!(Config::from_toml(EXAMPLE).unwrap(), Config::default());
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        // Every key in the example is uncommented, so a key added to Config without a
+        // line in the example shows up here as a missing name.
+        for key in [
+            "listen",
+            "ike_port",
+            "nat_t_port",
+            "users_file",
+            "status_socket",
+            "legacy",
+            "aggressive_mode",
+            "force_encapsulation",
+            "windows_server_behind_nat",
+            "raw_esp",
+            "dpd_interval_secs",
+            "pool",
+            "dns",
+            "tun_name",
+            "masquerade",
+            "client_to_client",
+            "auth_order",
+            "pap",
+            "mru",
+            "lcp_echo_interval_secs",
+            "lcp_echo_failures",
+            "idle_timeout_secs",
+            "hello_interval_secs",
+            "half_open_ike_sas",
+            "half_open_ike_sas_per_source",
+            "sessions",
+            "sessions_per_user",
+            "tunnels_per_peer",
+            "psk",
+            "psk_file",
+            "metrics_listen",
+            "gateway_address",
+        ] {
+            assert!(
+                EXAMPLE.contains(&format!("{key} =")),
+                "gateway.example.toml lacks {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = Config::from_toml(
+            r#"
+            listen = ["192.0.2.1"]
+            psk = "sekrit"
+            metrics_listen = "127.0.0.1:9477"
+            [ike]
+            legacy = true
+            [network]
+            pool = "10.9.0.0/16"
+            gateway_address = "10.9.255.254"
+            dns = ["9.9.9.9", "1.1.1.1"]
+            masquerade = true
+            [ppp]
+            auth_order = ["chap-md5"]
+            pap = true
+            mru = 1280
+            [limits]
+            sessions_per_user = 1
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.listen, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.psk.as_ref().unwrap().expose(), "sekrit");
+        assert_eq!(
+            format!("{c:?}").matches("sekrit").count(),
+            0,
+            "Debug must not print the PSK"
+        );
+        assert!(c.ike.legacy);
+        assert_eq!(c.network.dns.len(), 2);
+        assert_eq!(c.auth_methods(), [AuthMethod::ChapMd5, AuthMethod::Pap]);
+        assert_eq!(c.limits.sessions_per_user, 1);
+        assert_eq!(
+            c.limits.sessions, 1024,
+            "untouched keys keep their defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_refused() {
+        for (text, needle) in [
+            ("lisen = []", "lisen"),
+            ("[ppp]\nmtu = 1400", "mtu"),
+            ("[network]\npool = \"10.0.0.1/24\"", "host bits"),
+            ("[network]\npool = \"banana\"", "CIDR"),
+            ("ike_port = \"500\"", "ike_port"),
+            ("[ppp]\nauth_order = [\"eap\"]", "eap"),
+        ] {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        type Mutation = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (Box::new(|c| c.listen.clear()), "listen"),
+            (Box::new(|c| c.nat_t_port = 500), "must differ"),
+            (
+                Box::new(|c| c.network.pool = "10.0.0.0/30".parse().unwrap()),
+                "too small",
+            ),
+            (
+                Box::new(|c| c.network.gateway_address = Some(Ipv4Addr::new(10, 0, 0, 1))),
+                "not a host",
+            ),
+            (
+                Box::new(|c| c.network.dns = vec![Ipv4Addr::UNSPECIFIED]),
+                "network.dns",
+            ),
+            (Box::new(|c| c.network.tun_name = "a/b".into()), "tun_name"),
+            (
+                Box::new(|c| c.network.tun_name = "sixteen-chars-xx".into()),
+                "tun_name",
+            ),
+            (Box::new(|c| c.ppp.mru = 100), "ppp.mru"),
+            (
+                Box::new(|c| c.ppp.auth_order.clear()),
+                "no client could log in",
+            ),
+            (
+                Box::new(|c| c.ppp.auth_order = vec![AuthMethod::Pap]),
+                "pap = false",
+            ),
+            (Box::new(|c| c.limits.sessions = 0), "limits.sessions"),
+            (Box::new(|c| c.limits.half_open_ike_sas = 4), "per_source"),
+            (Box::new(|c| c.psk = Some(Secret::new(""))), "psk"),
+        ];
+        for (mutate, needle) in cases {
+            let mut c = Config::default();
+            mutate(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "expected {needle:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_file() {
+        let mut file = Config::from_toml(
+            "psk = \"from-file\"\n[network]\npool = \"10.1.0.0/24\"\ndns = [\"10.1.0.53\"]",
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("L2TPGW_PSK", "from-env"),
+            ("L2TPGW_POOL", "10.2.0.0/24"),
+            ("L2TPGW_USERS", "a:1, b:2"),
+            ("L2TPGW_DNS", "9.9.9.9,1.1.1.1"),
+            ("L2TPGW_LISTEN", "[::1],127.0.0.1"),
+        ]);
+        let flags = QuickStart {
+            pool: Some("10.3.0.0/24".into()),
+            users: vec!["c:3".into()],
+            ..QuickStart::default()
+        };
+        let o = Overrides::resolve(flags, &env).unwrap();
+        assert_eq!(o.users.len(), 1, "--user replaces L2TPGW_USERS");
+        assert_eq!(o.users[0].name, "c");
+        file.apply(o);
+        assert_eq!(file.psk.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(file.network.pool.to_string(), "10.3.0.0/24");
+        assert_eq!(
+            file.network.dns,
+            [Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(1, 1, 1, 1)]
+        );
+        assert_eq!(
+            file.listen,
+            [
+                "::1".parse::<IpAddr>().unwrap(),
+                "127.0.0.1".parse().unwrap()
+            ]
+        );
+
+        // Nothing given: the file's values stay.
+        let mut file2 = Config::from_toml("psk = \"from-file\"").unwrap();
+        file2.apply(Overrides::resolve(QuickStart::default(), &env_of(&[])).unwrap());
+        assert_eq!(file2.psk.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(file2.network.pool.to_string(), "10.77.0.0/24");
+
+        // Env users, comma-separated.
+        let o = Overrides::resolve(
+            QuickStart::default(),
+            &env_of(&[("L2TPGW_USERS", "a:1,b:2")]),
+        )
+        .unwrap();
+        assert_eq!(
+            o.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+
+        // A PSK file from the environment replaces the file's inline PSK.
+        let mut file3 = Config::from_toml("psk = \"from-file\"").unwrap();
+        file3.apply(
+            Overrides::resolve(QuickStart::default(), &env_of(&[("L2TPGW_PSK_FILE", "/x")]))
+                .unwrap(),
+        );
+        assert_eq!(
+            (file3.psk, file3.psk_file),
+            (None, Some(PathBuf::from("/x")))
+        );
+    }
+
+    #[test]
+    fn bad_override_values_are_errors() {
+        for (var, val, needle) in [
+            ("L2TPGW_POOL", "10.0.0.0", "--pool"),
+            ("L2TPGW_DNS", "dns.example", "--dns"),
+            ("L2TPGW_LISTEN", "any", "--listen"),
+            ("L2TPGW_USERS", "nopassword", "--user"),
+        ] {
+            let err = Overrides::resolve(QuickStart::default(), &env_of(&[(var, val)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{var}={val}: {err}");
+        }
+    }
+
+    #[test]
+    fn resolve_generates_psk_and_user_only_when_missing() {
+        let mut rng = wire::random::DeterministicRandom::new(1);
+        let r = Resolved::new(Config::default(), vec![], &mut rng).unwrap();
+        assert!(r.psk_generated);
+        assert_eq!(r.generated_user.as_deref(), Some("vpn"));
+        assert_eq!(r.users.len(), 1);
+        assert!(r.psk.expose().len() >= 20);
+
+        let c = Config {
+            psk: Some(Secret::new("given")),
+            ..Config::default()
+        };
+        let u = crate::users::parse_user_flag("alice:pw").unwrap();
+        let r = Resolved::new(c, vec![u], &mut rng).unwrap();
+        assert!(!r.psk_generated);
+        assert_eq!(r.psk.expose(), "given");
+        assert_eq!(r.generated_user, None);
+        assert!(r.users.get("alice").is_some());
+    }
+
+    #[test]
+    fn psk_file_and_users_file_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let psk = dir.path().join("psk");
+        std::fs::write(&psk, "  file-psk  \nignored\n").unwrap();
+        let users = dir.path().join("users");
+        std::fs::write(&users, "bob pw 10.77.0.1\n").unwrap();
+        let mut c = Config {
+            psk_file: Some(psk),
+            ..Config::default()
+        };
+        assert_eq!(c.read_psk().unwrap().unwrap().expose(), "file-psk");
+        c.users_file = Some(users);
+        let mut rng = wire::random::DeterministicRandom::new(1);
+        let err = Resolved::new(c, vec![], &mut rng).unwrap_err().to_string();
+        assert!(
+            err.contains("10.77.0.1"),
+            "a static address equal to the gateway's: {err}"
+        );
+    }
+}
