@@ -1,3 +1,9 @@
-//! IKEv1 (RFC 2407/2408/2409) sans-IO engine: Main, Aggressive, Quick Mode, Informational, NAT-T.
+//! IKEv1 (RFC 2407/2408/2409) sans-IO engine: Main Mode, Quick Mode, Informational,
+//! NAT-T (RFC 3947), for the responder (the gateway) and the initiator (`l2tpgw connect`).
 //!
-//! Not built yet: see the open issues.
+//! * [`msgs`] is the wire codec.
+//! * [`crypto`] holds the PRFs, Diffie-Hellman groups, CBC and the RFC 2409 key
+//!   derivation, behind a [`crypto::CryptoProvider`] that fuzzing replaces.
+#![forbid(unsafe_code)]
+
+pub mod msgs;
