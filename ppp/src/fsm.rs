@@ -376,9 +376,10 @@ pub const fn transition(state: State, event: FsmEvent) -> Transition {
             E::Ruc,
         ) => t(state, A::SCJ),
         // RXJ+
-        (S::Closed | S::Stopped | S::Closing | S::Stopping | S::ReqSent | S::AckSent, E::RxjPlus) => {
-            t(state, none)
-        }
+        (
+            S::Closed | S::Stopped | S::Closing | S::Stopping | S::ReqSent | S::AckSent,
+            E::RxjPlus,
+        ) => t(state, none),
         (S::AckRcvd, E::RxjPlus) => t(S::ReqSent, none),
         (S::Opened, E::RxjPlus) => t(S::Opened, none),
         // RXJ-
@@ -389,7 +390,13 @@ pub const fn transition(state: State, event: FsmEvent) -> Transition {
         (S::Opened, E::RxjMinus) => t(S::Stopping, a3(A::TLD, A::IRC, A::STR)),
         // RXR
         (
-            S::Closed | S::Stopped | S::Closing | S::Stopping | S::ReqSent | S::AckRcvd | S::AckSent,
+            S::Closed
+            | S::Stopped
+            | S::Closing
+            | S::Stopping
+            | S::ReqSent
+            | S::AckRcvd
+            | S::AckSent,
             E::Rxr,
         ) => t(state, none),
         (S::Opened, E::Rxr) => t(S::Opened, A::SER),
@@ -425,7 +432,11 @@ pub fn render_table() -> String {
                     note
                 )
             } else {
-                format!("{:<9} {:<5} -> (illegal)", format!("{state:?}"), event.name())
+                format!(
+                    "{:<9} {:<5} -> (illegal)",
+                    format!("{state:?}"),
+                    event.name()
+                )
             };
             s.push_str(line.trim_end());
             s.push('\n');
@@ -505,8 +516,12 @@ pub trait Negotiator {
     /// [`Verdict::Ack`] nothing need be written (the options are echoed); for Nak and
     /// Reject, write the options to send back. With `reject_naks` (Max-Failure reached)
     /// the negotiator must reject instead of Nak.
-    fn check_request(&mut self, options: &[u8], reject_naks: bool, reply: &mut Writer<'_>)
-    -> Verdict;
+    fn check_request(
+        &mut self,
+        options: &[u8],
+        reject_naks: bool,
+        reply: &mut Writer<'_>,
+    ) -> Verdict;
 
     /// The peer acknowledged our request (the options are the ones we sent).
     fn on_ack(&mut self, options: &[u8]);
@@ -672,7 +687,11 @@ impl Fsm {
                 OptionIter::validate(packet.data)?;
                 if matches!(
                     self.state,
-                    State::Initial | State::Starting | State::Closed | State::Closing | State::Stopping
+                    State::Initial
+                        | State::Starting
+                        | State::Closed
+                        | State::Closing
+                        | State::Stopping
                 ) {
                     // No reply will be sent: do not let the negotiator record anything.
                     self.rx_id = packet.id;
@@ -738,12 +757,17 @@ impl Fsm {
         Ok(self.event(now, event, neg, out))
     }
 
-    fn judge_request<N: Negotiator + ?Sized>(&mut self, packet: &CpPacket<'_>, neg: &mut N) -> FsmEvent {
+    fn judge_request<N: Negotiator + ?Sized>(
+        &mut self,
+        packet: &CpPacket<'_>,
+        neg: &mut N,
+    ) -> FsmEvent {
         self.reply.clear();
         self.reply_id = packet.id;
         self.rx_id = packet.id;
         let reject_naks = self.failures >= self.cfg.max_failure;
-        let verdict = neg.check_request(packet.data, reject_naks, &mut Writer::new(&mut self.reply));
+        let verdict =
+            neg.check_request(packet.data, reject_naks, &mut Writer::new(&mut self.reply));
         match verdict {
             Verdict::Ack => {
                 self.reply.clear();
@@ -764,7 +788,12 @@ impl Fsm {
         }
     }
 
-    fn send_request<N: Negotiator + ?Sized>(&mut self, now: Instant, neg: &mut N, out: &mut Outbox) {
+    fn send_request<N: Negotiator + ?Sized>(
+        &mut self,
+        now: Instant,
+        neg: &mut N,
+        out: &mut Outbox,
+    ) {
         self.restart_count = self.restart_count.saturating_sub(1);
         self.timer = Some(now + self.cfg.restart);
         self.req_id = self.take_id();
@@ -799,7 +828,10 @@ mod tests {
             std::fs::write(path, &table).unwrap();
         }
         let expected = std::fs::read_to_string(path).unwrap();
-        assert_eq!(table, expected, "fsm table differs from testdata/fsm_table.txt");
+        assert_eq!(
+            table, expected,
+            "fsm table differs from testdata/fsm_table.txt"
+        );
         assert_eq!(table.lines().count(), 160);
     }
 
@@ -810,18 +842,54 @@ mod tests {
             let t = transition(s, e);
             (t.next, t.actions.to_string())
         };
-        assert_eq!(cell(State::Starting, FsmEvent::Up), (State::ReqSent, "irc,scr".into()));
-        assert_eq!(cell(State::Stopped, FsmEvent::Down), (State::Starting, "tls".into()));
-        assert_eq!(cell(State::Stopped, FsmEvent::RcrPlus), (State::AckSent, "irc,scr,sca".into()));
-        assert_eq!(cell(State::AckRcvd, FsmEvent::RcrPlus), (State::Opened, "sca,tlu".into()));
-        assert_eq!(cell(State::AckSent, FsmEvent::Rca), (State::Opened, "irc,tlu".into()));
-        assert_eq!(cell(State::Opened, FsmEvent::Rtr), (State::Stopping, "tld,zrc,sta".into()));
-        assert_eq!(cell(State::Opened, FsmEvent::RxjMinus), (State::Stopping, "tld,irc,str".into()));
-        assert_eq!(cell(State::Opened, FsmEvent::Close), (State::Closing, "tld,irc,str".into()));
-        assert_eq!(cell(State::ReqSent, FsmEvent::TimeoutMinus), (State::Stopped, "tlf".into()));
-        assert_eq!(cell(State::AckSent, FsmEvent::TimeoutPlus), (State::AckSent, "scr".into()));
-        assert_eq!(cell(State::Opened, FsmEvent::Rxr), (State::Opened, "ser".into()));
-        assert_eq!(cell(State::Starting, FsmEvent::Close), (State::Initial, "tlf".into()));
+        assert_eq!(
+            cell(State::Starting, FsmEvent::Up),
+            (State::ReqSent, "irc,scr".into())
+        );
+        assert_eq!(
+            cell(State::Stopped, FsmEvent::Down),
+            (State::Starting, "tls".into())
+        );
+        assert_eq!(
+            cell(State::Stopped, FsmEvent::RcrPlus),
+            (State::AckSent, "irc,scr,sca".into())
+        );
+        assert_eq!(
+            cell(State::AckRcvd, FsmEvent::RcrPlus),
+            (State::Opened, "sca,tlu".into())
+        );
+        assert_eq!(
+            cell(State::AckSent, FsmEvent::Rca),
+            (State::Opened, "irc,tlu".into())
+        );
+        assert_eq!(
+            cell(State::Opened, FsmEvent::Rtr),
+            (State::Stopping, "tld,zrc,sta".into())
+        );
+        assert_eq!(
+            cell(State::Opened, FsmEvent::RxjMinus),
+            (State::Stopping, "tld,irc,str".into())
+        );
+        assert_eq!(
+            cell(State::Opened, FsmEvent::Close),
+            (State::Closing, "tld,irc,str".into())
+        );
+        assert_eq!(
+            cell(State::ReqSent, FsmEvent::TimeoutMinus),
+            (State::Stopped, "tlf".into())
+        );
+        assert_eq!(
+            cell(State::AckSent, FsmEvent::TimeoutPlus),
+            (State::AckSent, "scr".into())
+        );
+        assert_eq!(
+            cell(State::Opened, FsmEvent::Rxr),
+            (State::Opened, "ser".into())
+        );
+        assert_eq!(
+            cell(State::Starting, FsmEvent::Close),
+            (State::Initial, "tlf".into())
+        );
         assert!(!transition(State::Initial, FsmEvent::RcrPlus).legal);
         assert!(!transition(State::Opened, FsmEvent::Up).legal);
         let dot = render_dot();
@@ -845,7 +913,10 @@ mod rfc_table {
             let block = blocks.next().unwrap();
             for line in block.lines().filter(|l| !l.starts_with('#')) {
                 let (ev, cells) = line.split_once('|').unwrap();
-                let event = *FsmEvent::ALL.iter().find(|e| e.name() == ev.trim()).unwrap();
+                let event = *FsmEvent::ALL
+                    .iter()
+                    .find(|e| e.name() == ev.trim())
+                    .unwrap();
                 for (i, cell) in cells.split_whitespace().enumerate() {
                     let state = State::ALL[base + i];
                     let t = transition(state, event);
@@ -865,7 +936,11 @@ mod rfc_table {
                     }
                     let next = State::ALL[next.parse::<usize>().unwrap()];
                     assert!(t.legal, "{state:?} {ev}");
-                    assert_eq!((t.next, t.actions, t.note), (next, expected, note), "{state:?} {ev}");
+                    assert_eq!(
+                        (t.next, t.actions, t.note),
+                        (next, expected, note),
+                        "{state:?} {ev}"
+                    );
                 }
             }
         }

@@ -101,7 +101,12 @@ impl Negotiator for Ipcp {
         }
     }
 
-    fn check_request(&mut self, options: &[u8], reject_naks: bool, reply: &mut Writer<'_>) -> Verdict {
+    fn check_request(
+        &mut self,
+        options: &[u8],
+        reject_naks: bool,
+        reply: &mut Writer<'_>,
+    ) -> Verdict {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
         let mut saw_addr = false;
@@ -138,7 +143,11 @@ impl Negotiator for Ipcp {
         }
         if rejects.is_empty() && !saw_addr && self.role == Role::Server && !reject_naks {
             // RFC 1332 §3.3: a peer that asks for no address can be told one with a Nak.
-            write_option(&mut Writer::new(&mut naks), IpcpOption::IpAddress.value(), &self.peer_ip.octets());
+            write_option(
+                &mut Writer::new(&mut naks),
+                IpcpOption::IpAddress.value(),
+                &self.peer_ip.octets(),
+            );
         }
         if !rejects.is_empty() {
             reply.bytes(&rejects);
@@ -228,7 +237,12 @@ impl Negotiator for Ipv6cp {
         }
     }
 
-    fn check_request(&mut self, options: &[u8], reject_naks: bool, reply: &mut Writer<'_>) -> Verdict {
+    fn check_request(
+        &mut self,
+        options: &[u8],
+        reject_naks: bool,
+        reply: &mut Writer<'_>,
+    ) -> Verdict {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
         let mut peer = None;

@@ -58,7 +58,12 @@ pub(crate) struct Lcp {
 }
 
 impl Lcp {
-    pub(crate) fn new(role: Role, mru: u16, methods: Vec<AuthMethod>, mut magics: MagicPool) -> Self {
+    pub(crate) fn new(
+        role: Role,
+        mru: u16,
+        methods: Vec<AuthMethod>,
+        mut magics: MagicPool,
+    ) -> Self {
         let magic = magics.take(0);
         let mut lcp = Self {
             role,
@@ -136,7 +141,12 @@ impl Negotiator for Lcp {
         }
     }
 
-    fn check_request(&mut self, options: &[u8], reject_naks: bool, reply: &mut Writer<'_>) -> Verdict {
+    fn check_request(
+        &mut self,
+        options: &[u8],
+        reject_naks: bool,
+        reply: &mut Writer<'_>,
+    ) -> Verdict {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
         let mut mru = DEFAULT_MRU;
@@ -159,7 +169,9 @@ impl Negotiator for Lcp {
                     }
                 }
                 (LcpOption::AuthProtocol, _) if self.role == Role::Client => {
-                    match AuthMethod::from_option_data(opt.data).filter(|m| self.methods.contains(m)) {
+                    match AuthMethod::from_option_data(opt.data)
+                        .filter(|m| self.methods.contains(m))
+                    {
                         Some(m) => auth = Some(m),
                         None => match self.methods.first() {
                             Some(pref) => nak(pref.option_data()),

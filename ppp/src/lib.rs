@@ -13,14 +13,14 @@
 //!   ([`Event::AuthRequest`], answered by [`Session::auth_result`]).
 #![forbid(unsafe_code)]
 
-pub mod fsm;
-pub mod msgs;
-mod outbox;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fsm;
 pub mod ipcp;
 pub mod lcp;
+pub mod msgs;
+mod outbox;
 mod session;
 
 pub use auth::{AuthData, AuthDecision, AuthMethod, Credentials, Password};

@@ -223,11 +223,19 @@ impl Session {
         // A server needs one challenge per attempt; a client one peer challenge per
         // distinct challenge it answers (a few, however the server is configured).
         let challenges = match role {
-            Role::Server => config.auth_max_attempts.max(1).saturating_add(SPARE_CHALLENGES),
+            Role::Server => config
+                .auth_max_attempts
+                .max(1)
+                .saturating_add(SPARE_CHALLENGES),
             Role::Client => config.auth_max_attempts.max(CLIENT_CHALLENGES),
         };
         let entropy = Entropy::draw(rng, usize::from(challenges));
-        let lcp = Lcp::new(role, config.mru, config.auth_methods.clone(), entropy.magics);
+        let lcp = Lcp::new(
+            role,
+            config.mru,
+            config.auth_methods.clone(),
+            entropy.magics,
+        );
         let mut s = Self {
             role,
             phase: Phase::Establish,
@@ -299,7 +307,11 @@ impl Session {
     /// Handles one PPP frame from L2TP. IPv4/IPv6 packets come back borrowed once their
     /// control protocol is open; everything else is consumed here (replies queue for
     /// `poll_transmit`). A malformed frame is counted and returned as an error.
-    pub fn handle_frame<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Result<Option<IpIn<'a>>, Error> {
+    pub fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        frame: &'a [u8],
+    ) -> Result<Option<IpIn<'a>>, Error> {
         self.stats.frames_in += 1;
         if self.phase == Phase::Dead {
             self.stats.discarded += 1;
@@ -333,7 +345,9 @@ impl Session {
             }
             Protocol::Ipv4 | Protocol::Ipv6 => self.stats.discarded += 1,
             Protocol::Lcp => self.handle_lcp(now, f.info)?,
-            Protocol::Pap | Protocol::Chap if lcp_open => self.handle_auth(now, f.protocol, f.info)?,
+            Protocol::Pap | Protocol::Chap if lcp_open => {
+                self.handle_auth(now, f.protocol, f.info)?
+            }
             Protocol::Ipcp if self.phase == Phase::Network => {
                 let pkt = decode(Protocol::Ipcp, f.info)?;
                 let a = self
@@ -349,7 +363,13 @@ impl Session {
                 let pkt = decode(Protocol::Ipv6cp, f.info)?;
                 let a = self
                     .ipv6cp_fsm
-                    .receive(now, &pkt, raw(&pkt, f.info), &mut self.ipv6cp, &mut self.out)
+                    .receive(
+                        now,
+                        &pkt,
+                        raw(&pkt, f.info),
+                        &mut self.ipv6cp,
+                        &mut self.out,
+                    )
                     .map_err(|error| Error::Packet {
                         protocol: Protocol::Ipv6cp,
                         error,
@@ -381,21 +401,25 @@ impl Session {
                         },
                     });
                 }
-                let magic = u32::from_be_bytes([pkt.data[0], pkt.data[1], pkt.data[2], pkt.data[3]]);
+                let magic =
+                    u32::from_be_bytes([pkt.data[0], pkt.data[1], pkt.data[2], pkt.data[3]]);
                 if self.lcp.magic_acked && magic == self.lcp.magic {
                     // Our own packet came back (§5.8): the link is looped; ignore it.
                     self.stats.discarded += 1;
                     return Ok(());
                 }
-                let a = self.lcp_fsm.event(now, FsmEvent::Rxr, &mut self.lcp, &mut self.out);
+                let a = self
+                    .lcp_fsm
+                    .event(now, FsmEvent::Rxr, &mut self.lcp, &mut self.out);
                 if a.contains(Actions::SER) && pkt.code == Code::EchoRequest {
                     let ours = self.lcp.echo_magic();
                     let rest = pkt.data.get(4..).unwrap_or_default();
                     let rest = rest.get(..MAX_CP_LEN - 8).unwrap_or(rest);
-                    self.out.push_cp(Protocol::Lcp, Code::EchoReply, pkt.id, |w| {
-                        w.u32(ours);
-                        w.bytes(rest);
-                    });
+                    self.out
+                        .push_cp(Protocol::Lcp, Code::EchoReply, pkt.id, |w| {
+                            w.u32(ours);
+                            w.bytes(rest);
+                        });
                 }
                 if opened && pkt.code == Code::EchoReply {
                     self.echo_outstanding = 0;
@@ -407,7 +431,8 @@ impl Session {
                     self.stats.discarded += 1;
                     return Ok(());
                 }
-                let Some(&[hi, lo]) = pkt.data.get(..2).map(|s| <&[u8; 2]>::try_from(s).ok()).flatten() else {
+                let Some(&[hi, lo]) = pkt.data.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok())
+                else {
                     return Err(Error::Packet {
                         protocol: Protocol::Lcp,
                         error: wire::DecodeError::Truncated {
@@ -456,17 +481,21 @@ impl Session {
             }
             Protocol::Ipcp => {
                 self.set_reason(DownReason::Rejected(Protocol::Ipcp));
-                let a = self.ipcp_fsm.event(now, FsmEvent::RxjMinus, &mut self.ipcp, &mut self.out);
+                let a = self
+                    .ipcp_fsm
+                    .event(now, FsmEvent::RxjMinus, &mut self.ipcp, &mut self.out);
                 self.ipcp_actions(now, a);
             }
             Protocol::Ipv6cp => {
-                let a = self
-                    .ipv6cp_fsm
-                    .event(now, FsmEvent::RxjMinus, &mut self.ipv6cp, &mut self.out);
+                let a =
+                    self.ipv6cp_fsm
+                        .event(now, FsmEvent::RxjMinus, &mut self.ipv6cp, &mut self.out);
                 self.ipv6cp_actions(a);
             }
             _ => {
-                let _ = self.lcp_fsm.event(now, FsmEvent::RxjPlus, &mut self.lcp, &mut self.out);
+                let _ = self
+                    .lcp_fsm
+                    .event(now, FsmEvent::RxjPlus, &mut self.lcp, &mut self.out);
             }
         }
     }
@@ -476,10 +505,11 @@ impl Session {
         self.reject_id = self.reject_id.wrapping_add(1);
         let room = usize::from(self.lcp.peer_mru).clamp(64, MAX_CP_LEN) - 6;
         let info = info.get(..room).unwrap_or(info);
-        self.out.push_cp(Protocol::Lcp, Code::ProtocolReject, self.reject_id, |w| {
-            w.u16(protocol.value());
-            w.bytes(info);
-        });
+        self.out
+            .push_cp(Protocol::Lcp, Code::ProtocolReject, self.reject_id, |w| {
+                w.u16(protocol.value());
+                w.bytes(info);
+            });
     }
 
     fn handle_auth(&mut self, now: Instant, protocol: Protocol, info: &[u8]) -> Result<(), Error> {
@@ -548,7 +578,9 @@ impl Session {
 
     fn close_with(&mut self, now: Instant, reason: DownReason) {
         self.set_reason(reason);
-        let a = self.lcp_fsm.event(now, FsmEvent::Close, &mut self.lcp, &mut self.out);
+        let a = self
+            .lcp_fsm
+            .event(now, FsmEvent::Close, &mut self.lcp, &mut self.out);
         self.lcp_actions(now, a);
         // Closing from a state without tld (still negotiating) still ends the session.
         self.emit_down(reason);
@@ -576,8 +608,12 @@ impl Session {
         if a.contains(Actions::TLD) {
             self.echo_timer = None;
             self.auth_deadline = None;
-            let _ = self.ipcp_fsm.event(now, FsmEvent::Down, &mut self.ipcp, &mut self.out);
-            let _ = self.ipv6cp_fsm.event(now, FsmEvent::Down, &mut self.ipv6cp, &mut self.out);
+            let _ = self
+                .ipcp_fsm
+                .event(now, FsmEvent::Down, &mut self.ipcp, &mut self.out);
+            let _ = self
+                .ipv6cp_fsm
+                .event(now, FsmEvent::Down, &mut self.ipv6cp, &mut self.out);
             let auth = core::mem::replace(&mut self.auth, Auth::None);
             if matches!(self.lcp_fsm.state(), State::Closing | State::Stopping) {
                 self.phase = Phase::Terminate;
@@ -649,7 +685,8 @@ impl Session {
                 (Some(method), Some(creds)) => {
                     self.phase = Phase::Authenticate;
                     self.auth_deadline = Some(now + self.config.auth_timeout);
-                    let mut p = AuthPeer::new(method, creds, challenges, fsm.restart, fsm.max_configure);
+                    let mut p =
+                        AuthPeer::new(method, creds, challenges, fsm.restart, fsm.max_configure);
                     p.start(now, &mut self.out);
                     self.auth = Auth::Peer(p);
                 }
@@ -661,14 +698,22 @@ impl Session {
     fn enter_network(&mut self, now: Instant) {
         self.phase = Phase::Network;
         self.auth_deadline = None;
-        let a = self.ipcp_fsm.event(now, FsmEvent::Open, &mut self.ipcp, &mut self.out);
+        let a = self
+            .ipcp_fsm
+            .event(now, FsmEvent::Open, &mut self.ipcp, &mut self.out);
         self.ipcp_actions(now, a);
-        let a = self.ipcp_fsm.event(now, FsmEvent::Up, &mut self.ipcp, &mut self.out);
+        let a = self
+            .ipcp_fsm
+            .event(now, FsmEvent::Up, &mut self.ipcp, &mut self.out);
         self.ipcp_actions(now, a);
         if self.config.ipv6 {
-            let a = self.ipv6cp_fsm.event(now, FsmEvent::Open, &mut self.ipv6cp, &mut self.out);
+            let a = self
+                .ipv6cp_fsm
+                .event(now, FsmEvent::Open, &mut self.ipv6cp, &mut self.out);
             self.ipv6cp_actions(a);
-            let a = self.ipv6cp_fsm.event(now, FsmEvent::Up, &mut self.ipv6cp, &mut self.out);
+            let a = self
+                .ipv6cp_fsm
+                .event(now, FsmEvent::Up, &mut self.ipv6cp, &mut self.out);
             self.ipv6cp_actions(a);
         }
     }
@@ -715,14 +760,20 @@ impl Session {
             return;
         }
         let was_opened = self.lcp_fsm.state() == State::Opened;
-        let a = self.lcp_fsm.handle_timeout(now, &mut self.lcp, &mut self.out);
+        let a = self
+            .lcp_fsm
+            .handle_timeout(now, &mut self.lcp, &mut self.out);
         if !was_opened && a.contains(Actions::TLF) {
             self.set_reason(DownReason::NegotiationFailed(Protocol::Lcp));
         }
         self.lcp_actions(now, a);
-        let a = self.ipcp_fsm.handle_timeout(now, &mut self.ipcp, &mut self.out);
+        let a = self
+            .ipcp_fsm
+            .handle_timeout(now, &mut self.ipcp, &mut self.out);
         self.ipcp_actions(now, a);
-        let a = self.ipv6cp_fsm.handle_timeout(now, &mut self.ipv6cp, &mut self.out);
+        let a = self
+            .ipv6cp_fsm
+            .handle_timeout(now, &mut self.ipv6cp, &mut self.out);
         self.ipv6cp_actions(a);
         match &mut self.auth {
             Auth::Server(s) => {
@@ -747,19 +798,23 @@ impl Session {
                 self.close_with(now, DownReason::AuthTimeout);
             }
         }
-        if let (Some(t), Some(interval)) = (self.echo_timer, self.config.echo_interval) {
-            if t <= now && self.lcp_fsm.state() == State::Opened {
-                if self.echo_outstanding >= self.config.echo_failures {
-                    self.echo_timer = None;
-                    self.close_with(now, DownReason::EchoTimeout);
-                } else {
-                    self.echo_outstanding += 1;
-                    self.echo_id = self.echo_id.wrapping_add(1);
-                    self.stats.echo_requests += 1;
-                    let magic = self.lcp.echo_magic();
-                    self.out.push_cp(Protocol::Lcp, Code::EchoRequest, self.echo_id, |w| w.u32(magic));
-                    self.echo_timer = Some(now + interval);
-                }
+        if let (Some(t), Some(interval)) = (self.echo_timer, self.config.echo_interval)
+            && t <= now
+            && self.lcp_fsm.state() == State::Opened
+        {
+            if self.echo_outstanding >= self.config.echo_failures {
+                self.echo_timer = None;
+                self.close_with(now, DownReason::EchoTimeout);
+            } else {
+                self.echo_outstanding += 1;
+                self.echo_id = self.echo_id.wrapping_add(1);
+                self.stats.echo_requests += 1;
+                let magic = self.lcp.echo_magic();
+                self.out
+                    .push_cp(Protocol::Lcp, Code::EchoRequest, self.echo_id, |w| {
+                        w.u32(magic)
+                    });
+                self.echo_timer = Some(now + interval);
             }
         }
     }
@@ -813,7 +868,8 @@ impl Session {
         };
         let mut hdr = [0u8; 4];
         let n = frame::fill_header(protocol, self.lcp.peer_acfc, self.lcp.peer_pfc, &mut hdr);
-        buf.prepend(n)?.copy_from_slice(hdr.get(..n).unwrap_or_default());
+        buf.prepend(n)?
+            .copy_from_slice(hdr.get(..n).unwrap_or_default());
         Ok(())
     }
 

@@ -1,4 +1,9 @@
 //! Hostile and malformed input: typed errors or Code-Reject, counted, never a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers panic on bad fixtures"
+)]
 
 mod common;
 
@@ -11,7 +16,12 @@ use wire::random::DeterministicRandom;
 
 fn server() -> (Session, Instant, Vec<u8>) {
     let now = Instant::now_for_tests();
-    let mut s = Session::new_server(Arc::new(Config::default()), params(), now, &mut DeterministicRandom::new(3));
+    let mut s = Session::new_server(
+        Arc::new(Config::default()),
+        params(),
+        now,
+        &mut DeterministicRandom::new(3),
+    );
     let req = drain(&mut s).pop().unwrap();
     (s, now, req)
 }
@@ -23,16 +33,16 @@ fn malformed_frames_are_typed_errors() {
         vec![],
         h("ff03"),
         h("c0"),
-        h("c022 0101 0004"),               // even protocol low byte
-        lcp(1, 1, &[])[..7].to_vec(),       // truncated header
-        h("ff03c021 0101 0003"),           // length below 4
-        h("ff03c021 0101 0010 0104"),      // length past the frame
-        lcp(1, 2, &h("0100")),             // option length 0
-        lcp(1, 3, &h("0101")),             // option length 1
-        lcp(1, 4, &h("0104 05")),          // option past the end
-        lcp(1, 5, &h("0506 0000")),        // magic truncated
+        h("c022 0101 0004"),                 // even protocol low byte
+        lcp(1, 1, &[])[..7].to_vec(),        // truncated header
+        h("ff03c021 0101 0003"),             // length below 4
+        h("ff03c021 0101 0010 0104"),        // length past the frame
+        lcp(1, 2, &h("0100")),               // option length 0
+        lcp(1, 3, &h("0101")),               // option length 1
+        lcp(1, 4, &h("0104 05")),            // option past the end
+        lcp(1, 5, &h("0506 0000")),          // magic truncated
         lcp(1, 6, &[0x0a, 0x02].repeat(33)), // too many options
-        lcp(9, 7, &h("0000")),             // echo without a magic number
+        lcp(9, 7, &h("0000")),               // echo without a magic number
     ];
     for (i, f) in bad.iter().enumerate() {
         let r = s.handle_frame(now, f);
@@ -76,7 +86,11 @@ fn protocols_before_lcp_opens_are_discarded_then_rejected() {
     let ccp = cp(0x80fd, 1, 1, &h("1206 01000001"));
     assert_eq!(s.handle_frame(now, &ccp).unwrap(), None);
     let ip = h("ff030021 45000014");
-    assert_eq!(s.handle_frame(now, &ip).unwrap(), None, "no IP before IPCP is open");
+    assert_eq!(
+        s.handle_frame(now, &ip).unwrap(),
+        None,
+        "no IP before IPCP is open"
+    );
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.stats().discarded, 2);
     // Open LCP, then the same CCP gets a Protocol-Reject, a strange protocol too.
@@ -114,7 +128,12 @@ fn looped_link_is_detected() {
             magic = ours[ours.len() - 4..].to_vec();
         }
     }
-    assert_eq!(events(&mut s), vec![Event::Down { reason: DownReason::Loopback }]);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Down {
+            reason: DownReason::Loopback
+        }]
+    );
 }
 
 #[test]
@@ -126,6 +145,11 @@ fn lcp_gives_up_after_max_configure() {
         sent += drain(&mut s).iter().filter(|f| parse(f).1 == 1).count();
     }
     assert_eq!(sent, 10, "Max-Configure requests");
-    assert_eq!(events(&mut s), vec![Event::Down { reason: DownReason::NegotiationFailed(ppp::msgs::Protocol::Lcp) }]);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Down {
+            reason: DownReason::NegotiationFailed(ppp::msgs::Protocol::Lcp)
+        }]
+    );
     assert!(s.is_finished());
 }

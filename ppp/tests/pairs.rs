@@ -1,4 +1,9 @@
 //! Server ↔ client on a virtual clock, with frame loss, for every method.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers panic on bad fixtures"
+)]
 
 mod common;
 
@@ -24,7 +29,11 @@ fn client_cfg() -> Config {
 }
 
 fn up_of(events: &[Event]) -> Event {
-    events.iter().find(|e| matches!(e, Event::Up { .. })).cloned().unwrap()
+    events
+        .iter()
+        .find(|e| matches!(e, Event::Up { .. }))
+        .cloned()
+        .unwrap()
 }
 
 fn bring_up(method: AuthMethod, loss: u64, seed: u64) -> Pair {
@@ -46,11 +55,32 @@ fn bring_up(method: AuthMethod, loss: u64, seed: u64) -> Pair {
 }
 
 fn check_up(p: &mut Pair) {
-    let Event::Up { local_ip, peer_ip, dns, mru, .. } = up_of(&p.server_events) else { unreachable!() };
-    assert_eq!((local_ip, peer_ip), (Ipv4Addr::new(203, 0, 113, 1), Ipv4Addr::new(203, 0, 113, 100)));
+    let Event::Up {
+        local_ip,
+        peer_ip,
+        dns,
+        mru,
+        ..
+    } = up_of(&p.server_events)
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (local_ip, peer_ip),
+        (
+            Ipv4Addr::new(203, 0, 113, 1),
+            Ipv4Addr::new(203, 0, 113, 100)
+        )
+    );
     assert_eq!(dns, [Some(Ipv4Addr::new(203, 0, 113, 53)), None]);
     assert_eq!(mru, 1400);
-    let Event::Up { local_ip: c_local, peer_ip: c_peer, dns: c_dns, .. } = up_of(&p.client_events) else {
+    let Event::Up {
+        local_ip: c_local,
+        peer_ip: c_peer,
+        dns: c_dns,
+        ..
+    } = up_of(&p.client_events)
+    else {
         unreachable!()
     };
     // The client learned what the server assigned.
@@ -58,7 +88,9 @@ fn check_up(p: &mut Pair) {
     assert_eq!(c_dns, [Some(Ipv4Addr::new(203, 0, 113, 53)), None]);
     assert_eq!(p.server.phase(), Phase::Network);
     assert_eq!(p.server.user(), Some("alice"));
-    assert!(p.server_events.contains(&Event::Authenticated { user: "alice".into() }));
+    assert!(p.server_events.contains(&Event::Authenticated {
+        user: "alice".into()
+    }));
 
     // Data both ways through encap_ip / handle_frame, no copy on receive.
     let ip = h("4500001c0001000040017c9ccb007164cb0071010800f7ff00000000");
@@ -70,14 +102,25 @@ fn check_up(p: &mut Pair) {
     let mut buf = PacketBuf::new(128, 16);
     buf.set_payload(&ip).unwrap();
     p.server.encap_ip(IpVersion::V4, &mut buf).unwrap();
-    assert_eq!(&buf.payload()[..4], &[0xff, 0x03, 0x00, 0x21], "client did not ask for ACFC/PFC");
-    assert_eq!(p.client.handle_frame(p.now, buf.payload()).unwrap(), Some(IpIn::V4(&ip[..])));
+    assert_eq!(
+        &buf.payload()[..4],
+        &[0xff, 0x03, 0x00, 0x21],
+        "client did not ask for ACFC/PFC"
+    );
+    assert_eq!(
+        p.client.handle_frame(p.now, buf.payload()).unwrap(),
+        Some(IpIn::V4(&ip[..]))
+    );
 }
 
 #[test]
 fn debug_one() {
     if let (Ok(m), Ok(seed)) = (std::env::var("PPP_METHOD"), std::env::var("PPP_SEED")) {
-        let method = match m.as_str() { "pap" => AuthMethod::Pap, "md5" => AuthMethod::ChapMd5, _ => AuthMethod::MsChapV2 };
+        let method = match m.as_str() {
+            "pap" => AuthMethod::Pap,
+            "md5" => AuthMethod::ChapMd5,
+            _ => AuthMethod::MsChapV2,
+        };
         bring_up(method, 200, seed.parse().unwrap());
     }
 }
@@ -112,8 +155,15 @@ fn wrong_password_fails_for_every_method() {
             let mut p = Pair::new(cfg(&[method]), client_cfg(), "s3cret", "wrong", seed);
             p.loss_c2s = loss;
             p.loss_s2c = loss;
-            assert!(p.run_until(Duration::from_secs(300), Pair::both_down), "{method:?}");
-            assert!(!p.server_events.iter().any(|e| matches!(e, Event::Up { .. } | Event::Authenticated { .. })));
+            assert!(
+                p.run_until(Duration::from_secs(300), Pair::both_down),
+                "{method:?}"
+            );
+            assert!(
+                !p.server_events
+                    .iter()
+                    .any(|e| matches!(e, Event::Up { .. } | Event::Authenticated { .. }))
+            );
             let down = p.server_events.iter().find_map(|e| match e {
                 Event::Down { reason } => Some(*reason),
                 _ => None,
@@ -122,7 +172,12 @@ fn wrong_password_fails_for_every_method() {
             // may give up first (its Terminate-Request arrives).
             if loss == 0 {
                 assert_eq!(down, Some(DownReason::AuthFailed), "{method:?}");
-                assert!(p.client_events.contains(&Event::Down { reason: DownReason::AuthFailed }), "{method:?}");
+                assert!(
+                    p.client_events.contains(&Event::Down {
+                        reason: DownReason::AuthFailed
+                    }),
+                    "{method:?}"
+                );
             } else {
                 assert!(down.is_some());
             }
@@ -147,7 +202,9 @@ fn server_preference_and_fallback() {
     };
     let mut p = Pair::new(Config::default(), client, "s3cret", "s3cret", 7);
     assert!(p.run_until(Duration::from_secs(120), Pair::any_down));
-    assert!(p.server_events.contains(&Event::Down { reason: DownReason::NoCommonAuth }));
+    assert!(p.server_events.contains(&Event::Down {
+        reason: DownReason::NoCommonAuth
+    }));
 }
 
 #[test]
@@ -162,13 +219,18 @@ fn mschapv2_retry_with_fresh_challenge_then_final_failure() {
         .server_events
         .iter()
         .filter_map(|e| match e {
-            Event::AuthRequest { data: ppp::AuthData::MsChapV2 { auth_challenge, .. }, .. } => Some(*auth_challenge),
+            Event::AuthRequest {
+                data: ppp::AuthData::MsChapV2 { auth_challenge, .. },
+                ..
+            } => Some(*auth_challenge),
             _ => None,
         })
         .collect();
     assert_eq!(requests.len(), 2, "one retry");
     assert_ne!(requests[0], requests[1], "the retry uses a fresh challenge");
-    assert!(p.server_events.contains(&Event::Down { reason: DownReason::AuthFailed }));
+    assert!(p.server_events.contains(&Event::Down {
+        reason: DownReason::AuthFailed
+    }));
 }
 
 #[test]
@@ -177,11 +239,14 @@ fn echo_timeout_brings_the_link_down() {
     let up_at = p.now;
     // The client vanishes: nothing it sends reaches the server any more.
     p.loss_c2s = 1000;
-    assert!(p.run_until(Duration::from_secs(600), |p| p
-        .server_events
-        .iter()
-        .any(|e| matches!(e, Event::Down { .. }))));
-    assert!(p.server_events.contains(&Event::Down { reason: DownReason::EchoTimeout }));
+    assert!(p.run_until(Duration::from_secs(600), |p| {
+        p.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Down { .. }))
+    }));
+    assert!(p.server_events.contains(&Event::Down {
+        reason: DownReason::EchoTimeout
+    }));
     // 3 unanswered requests at 20 s intervals, declared dead at the 4th tick.
     assert_eq!(p.now - up_at, Duration::from_secs(80));
     assert_eq!(p.server.stats().echo_requests, 3);
@@ -199,9 +264,16 @@ fn close_terminates_both_ends() {
     let now = p.now;
     p.client.close(now);
     assert!(p.run_until(Duration::from_secs(60), Pair::both_down));
-    assert!(p.client_events.contains(&Event::Down { reason: DownReason::Closed }));
-    assert!(p.server_events.contains(&Event::Down { reason: DownReason::PeerTerminated }));
-    assert!(p.run_until(Duration::from_secs(60), |p| p.client.is_finished() && p.server.is_finished()));
+    assert!(p.client_events.contains(&Event::Down {
+        reason: DownReason::Closed
+    }));
+    assert!(p.server_events.contains(&Event::Down {
+        reason: DownReason::PeerTerminated
+    }));
+    assert!(
+        p.run_until(Duration::from_secs(60), |p| p.client.is_finished()
+            && p.server.is_finished())
+    );
 }
 
 #[test]
@@ -216,7 +288,10 @@ fn ipv6cp_negotiates_interface_identifiers_when_enabled() {
     };
     let mut p = Pair::new(server, client, "s3cret", "s3cret", 3);
     assert!(p.run_until(Duration::from_secs(60), |p| {
-        p.both_up() && p.server_events.iter().any(|e| matches!(e, Event::Ipv6Up { .. }))
+        p.both_up()
+            && p.server_events
+                .iter()
+                .any(|e| matches!(e, Event::Ipv6Up { .. }))
     }));
     let s = p.server_events.iter().find_map(|e| match e {
         Event::Ipv6Up { local_id, peer_id } => Some((*local_id, *peer_id)),

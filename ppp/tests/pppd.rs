@@ -2,6 +2,11 @@
 //! with tshark, testdata/pppd_softether.txt) fed to our server. Our answers are checked
 //! byte for byte against what SoftEther answered where the two must agree, and against
 //! what pppd's code accepts where they may differ.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers panic on bad fixtures"
+)]
 
 mod common;
 
@@ -68,7 +73,8 @@ fn authenticate(ipv6: bool) -> (Session, Instant, Vec<Vec<u8>>) {
     s.handle_frame(now, &capture(25)).unwrap();
     assert_eq!(one(&mut s), capture(26));
     // pppd acks a request it accepts by echoing it (as it acked SoftEther's, frame 29).
-    s.handle_frame(now, &lcp(2, 1, &h(OUR_LCP_OPTIONS))).unwrap();
+    s.handle_frame(now, &lcp(2, 1, &h(OUR_LCP_OPTIONS)))
+        .unwrap();
     // LCP is open: our challenge is SoftEther's frame 32, byte for byte.
     assert_eq!(one(&mut s), capture(32));
     // pppd's echo request (frame 30, magic 0): answered with our magic.
@@ -85,13 +91,19 @@ fn authenticate(ipv6: bool) -> (Session, Instant, Vec<Vec<u8>>) {
             data: AuthData::MsChapV2 {
                 auth_challenge: h("f8498f6f50dae22806c0ad169fa7d5c9").try_into().unwrap(),
                 peer_challenge: h("9881df12fc757a66b8a7fb049c39d2d7").try_into().unwrap(),
-                nt_response: h("64b59e204f3f560ce6996d3d836a81ae12189494bee225e1").try_into().unwrap(),
+                nt_response: h("64b59e204f3f560ce6996d3d836a81ae12189494bee225e1")
+                    .try_into()
+                    .unwrap(),
             },
         }]
     );
-    assert!(drain(&mut s).is_empty(), "nothing is sent before the decision");
+    assert!(
+        drain(&mut s).is_empty(),
+        "nothing is sent before the decision"
+    );
     // The backend accepts with the authenticator response SoftEther computed (frame 40).
-    let proof = AuthenticatorResponse::parse(b"S=01F5048601B572B5970F42C96EA45E9D0699B5A1").unwrap();
+    let proof =
+        AuthenticatorResponse::parse(b"S=01F5048601B572B5970F42C96EA45E9D0699B5A1").unwrap();
     s.auth_result(now, AuthDecision::AcceptMsChapV2(proof));
     let out = drain(&mut s);
     // Success: SoftEther's message plus " M=...", which pppd's chapms2_check_success
@@ -102,7 +114,12 @@ fn authenticate(ipv6: bool) -> (Session, Instant, Vec<Vec<u8>>) {
     assert_eq!((success[4], success[5]), (3, 2));
     assert_eq!(&success[8..50], &softether[8..50]);
     assert!(success[50..].starts_with(b" M="));
-    assert_eq!(events(&mut s), vec![Event::Authenticated { user: "lchuser".into() }]);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Authenticated {
+            user: "lchuser".into()
+        }]
+    );
     // Then our IPCP request states our address (SoftEther's frame 44, with our id).
     assert_eq!(out[1], cp(0x8021, 1, 1, &h("0306 cb007101")));
     assert_eq!(&out[1][8..], &capture(44)[8..]);
@@ -124,17 +141,25 @@ fn pppd_lcp_chap_ipcp_against_our_server() {
     // pppd asks for the address it was given (frame 45): Ack, exactly SoftEther's frame 58.
     s.handle_frame(now, &capture(45)).unwrap();
     assert_eq!(one(&mut s), capture(58));
-    assert!(events(&mut s).is_empty(), "not up before pppd acks our request");
+    assert!(
+        events(&mut s).is_empty(),
+        "not up before pppd acks our request"
+    );
     // pppd acks our request as it acked SoftEther's (frame 46, our identifier).
-    s.handle_frame(now, &cp(0x8021, 2, 1, &h("0306 cb007101"))).unwrap();
+    s.handle_frame(now, &cp(0x8021, 2, 1, &h("0306 cb007101")))
+        .unwrap();
     let ev = events(&mut s);
-    assert!(matches!(
-        ev.as_slice(),
-        [Event::Up { local_ip, peer_ip, mru: 1400, .. }]
-            if local_ip.octets() == [203, 0, 113, 1] && peer_ip.octets() == [203, 0, 113, 100]
-    ), "{ev:?}");
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [Event::Up { local_ip, peer_ip, mru: 1400, .. }]
+                if local_ip.octets() == [203, 0, 113, 1] && peer_ip.octets() == [203, 0, 113, 100]
+        ),
+        "{ev:?}"
+    );
     // IPv6CP: pppd acks ours; link-local IPv6 is up.
-    s.handle_frame(now, &cp(0x8057, 2, 1, &h("010a 0200000000000001"))).unwrap();
+    s.handle_frame(now, &cp(0x8057, 2, 1, &h("010a 0200000000000001")))
+        .unwrap();
     assert_eq!(
         events(&mut s),
         vec![Event::Ipv6Up {
@@ -144,7 +169,10 @@ fn pppd_lcp_chap_ipcp_against_our_server() {
     );
     // pppd's ping (as in frame 66) comes out borrowed.
     let ping = h("ff030021450000547a02400040014837cb007164cb00710a0800d7b5016c0001");
-    assert_eq!(s.handle_frame(now, &ping).unwrap(), Some(IpIn::V4(&ping[4..])));
+    assert_eq!(
+        s.handle_frame(now, &ping).unwrap(),
+        Some(IpIn::V4(&ping[4..]))
+    );
     // pppd's echo reply (frame 95) is consumed silently.
     assert_eq!(s.handle_frame(now, &capture(95)).unwrap(), None);
     assert!(drain(&mut s).is_empty());

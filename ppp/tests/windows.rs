@@ -2,6 +2,11 @@
 //! PFC, ACFC and Callback (rejected, then requested again without it), three
 //! Identification packets, MS-CHAPv2 (with the RFC 2759 §9.2 values), CCP and IPv6CP
 //! before IPCP completes, IPCP with address + DNS1 + NBNS1 + DNS2 + NBNS2.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers panic on bad fixtures"
+)]
 
 mod common;
 
@@ -31,7 +36,10 @@ fn windows_sequence() {
     let params = SessionParams {
         local_ip: Ipv4Addr::new(10, 8, 0, 1),
         peer_ip: Ipv4Addr::new(10, 8, 0, 2),
-        dns: [Some(Ipv4Addr::new(10, 8, 0, 53)), Some(Ipv4Addr::new(10, 8, 0, 54))],
+        dns: [
+            Some(Ipv4Addr::new(10, 8, 0, 53)),
+            Some(Ipv4Addr::new(10, 8, 0, 54)),
+        ],
         nbns: [Some(Ipv4Addr::new(10, 8, 0, 55)), None],
     };
     let mut s = Session::new_server(Arc::new(Config::default()), params, now, &mut rng());
@@ -41,7 +49,11 @@ fn windows_sequence() {
     // MRU 1400, magic, PFC, ACFC, Callback (operation 6: CBCP).
     let win = h(&format!("01040578 0506{WIN_MAGIC} 0702 0802 0d0306"));
     s.handle_frame(now, &lcp(1, 0, &win)).unwrap();
-    assert_eq!(drain(&mut s), vec![lcp(4, 0, &h("0d0306"))], "only the callback is rejected");
+    assert_eq!(
+        drain(&mut s),
+        vec![lcp(4, 0, &h("0d0306"))],
+        "only the callback is rejected"
+    );
     let win = h(&format!("01040578 0506{WIN_MAGIC} 0702 0802"));
     s.handle_frame(now, &lcp(1, 1, &win)).unwrap();
     assert_eq!(drain(&mut s), vec![lcp(2, 1, &win)]);
@@ -52,7 +64,11 @@ fn windows_sequence() {
     assert_eq!(drain(&mut s), vec![cp(0xc223, 1, 7, &challenge)]);
 
     // Three Identification packets: accepted silently.
-    for (id, text) in [(2u8, &b"MSRASV5.20"[..]), (3, b"MSRAS-0-DESKTOP-W10"), (4, b"\x1b\x06\xc5\x88\x9d\x8a")] {
+    for (id, text) in [
+        (2u8, &b"MSRASV5.20"[..]),
+        (3, b"MSRAS-0-DESKTOP-W10"),
+        (4, b"\x1b\x06\xc5\x88\x9d\x8a"),
+    ] {
         let mut d = h(WIN_MAGIC);
         d.extend_from_slice(text);
         assert_eq!(s.handle_frame(now, &lcp(12, id, &d)).unwrap(), None);
@@ -71,15 +87,28 @@ fn windows_sequence() {
     };
     assert_eq!(user, "User");
     let decision = data.verify_password(&user, "clientPass");
-    assert_eq!(data.verify_password(&user, "clientpass"), ppp::AuthDecision::Reject);
+    assert_eq!(
+        data.verify_password(&user, "clientpass"),
+        ppp::AuthDecision::Reject
+    );
     s.auth_result(now, decision);
     let out = drain(&mut s);
     assert_eq!(
         out[0],
-        cp(0xc223, 3, 7, b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=Access granted")
+        cp(
+            0xc223,
+            3,
+            7,
+            b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=Access granted"
+        )
     );
     assert_eq!(out[1], cp(0x8021, 1, 1, &h("0306 0a080001")));
-    assert_eq!(events(&mut s), vec![Event::Authenticated { user: "User".into() }]);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Authenticated {
+            user: "User".into()
+        }]
+    );
 
     // Windows sends CCP (MPPE) and IPv6CP before IPCP completes: both Protocol-Rejected.
     let ccp = cp(0x80fd, 1, 1, &h("1206 01000001"));
@@ -103,13 +132,17 @@ fn windows_sequence() {
     assert_eq!(drain(&mut s), vec![cp(0x8021, 3, 6, &nak)]);
     s.handle_frame(now, &cp(0x8021, 1, 7, &nak)).unwrap();
     assert_eq!(drain(&mut s), vec![cp(0x8021, 2, 7, &nak)]);
-    s.handle_frame(now, &cp(0x8021, 2, 1, &h("0306 0a080001"))).unwrap();
+    s.handle_frame(now, &cp(0x8021, 2, 1, &h("0306 0a080001")))
+        .unwrap();
     assert_eq!(
         events(&mut s),
         vec![Event::Up {
             local_ip: Ipv4Addr::new(10, 8, 0, 1),
             peer_ip: Ipv4Addr::new(10, 8, 0, 2),
-            dns: [Some(Ipv4Addr::new(10, 8, 0, 53)), Some(Ipv4Addr::new(10, 8, 0, 54))],
+            dns: [
+                Some(Ipv4Addr::new(10, 8, 0, 53)),
+                Some(Ipv4Addr::new(10, 8, 0, 54))
+            ],
             nbns: [Some(Ipv4Addr::new(10, 8, 0, 55)), None],
             mru: 1400,
         }]
@@ -117,7 +150,10 @@ fn windows_sequence() {
 
     // Windows negotiated PFC and ACFC: it sends bare `21`, and we may too.
     let ping = h("21 4500001c00010000400100000a0800020a0800010800f7ff00000000");
-    assert_eq!(s.handle_frame(now, &ping).unwrap(), Some(IpIn::V4(&ping[1..])));
+    assert_eq!(
+        s.handle_frame(now, &ping).unwrap(),
+        Some(IpIn::V4(&ping[1..]))
+    );
     let mut buf = PacketBuf::new(64, 8);
     buf.set_payload(&ping[1..]).unwrap();
     s.encap_ip(IpVersion::V4, &mut buf).unwrap();
@@ -125,7 +161,8 @@ fn windows_sequence() {
     assert_eq!(buf.headroom(), 7);
     // CCP again later: still rejected; an echo request is answered with our magic.
     s.handle_frame(now, &ccp).unwrap();
-    s.handle_frame(now, &lcp(9, 9, &h(&format!("{WIN_MAGIC} 0102")))).unwrap();
+    s.handle_frame(now, &lcp(9, 9, &h(&format!("{WIN_MAGIC} 0102"))))
+        .unwrap();
     let out = drain(&mut s);
     assert_eq!(out[1], lcp(10, 9, &h("0a0b0c0d 0102")));
     assert_eq!(s.stats().protocol_rejects, 3);

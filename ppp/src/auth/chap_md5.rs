@@ -26,7 +26,10 @@ mod tests {
         // python3 -c "import hashlib; print(hashlib.md5(bytes([7]) + b'secret' +
         //   bytes.fromhex('00112233445566778899aabbccddeeff')).hexdigest())"
         let ch = hex::decode("00112233445566778899aabbccddeeff").unwrap();
-        assert_eq!(hex::encode(response(7, b"secret", &ch)), "15c1682eb7ac3daca85d727884af20a0");
+        assert_eq!(
+            hex::encode(response(7, b"secret", &ch)),
+            "15c1682eb7ac3daca85d727884af20a0"
+        );
         // python3 -c "import hashlib; print(hashlib.md5(bytes([0x2a]) + b'clientPass' +
         //   b'0123456789abcdef').hexdigest())"
         let r = response(0x2a, b"clientPass", b"0123456789abcdef");

@@ -92,7 +92,11 @@ fn hash_user_name(user: &[u8]) -> &[u8] {
 
 /// `ChallengeHash` (RFC 2759 §8.2): the first 8 bytes of SHA-1(peer ‖ authenticator ‖
 /// user).
-pub fn challenge_hash(peer_challenge: &[u8; 16], auth_challenge: &[u8; 16], user: &[u8]) -> [u8; 8] {
+pub fn challenge_hash(
+    peer_challenge: &[u8; 16],
+    auth_challenge: &[u8; 16],
+    user: &[u8],
+) -> [u8; 8] {
     let mut h = Sha1::new();
     h.update(peer_challenge);
     h.update(auth_challenge);
@@ -216,21 +220,36 @@ mod tests {
     fn rfc2759_section_9_2_known_answers() {
         let hash = NtHash::from_password("clientPass");
         assert_eq!(hash.0, h::<16>("44EBBA8D5312B8D611474411F56989AE"));
-        assert_eq!(hash.hash_hash(), h::<16>("41C00C584BD2D91C4017A2A12FA59F3F"));
+        assert_eq!(
+            hash.hash_hash(),
+            h::<16>("41C00C584BD2D91C4017A2A12FA59F3F")
+        );
         let (ac, pc) = (h::<16>(AUTH_CHALLENGE), h::<16>(PEER_CHALLENGE));
-        assert_eq!(challenge_hash(&pc, &ac, b"User"), h::<8>("D02E4386BCE91226"));
+        assert_eq!(
+            challenge_hash(&pc, &ac, b"User"),
+            h::<8>("D02E4386BCE91226")
+        );
         let nt = nt_response(&hash, &ac, &pc, b"User");
-        assert_eq!(nt, h::<24>("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF"));
+        assert_eq!(
+            nt,
+            h::<24>("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF")
+        );
         let ar = authenticator_response(&hash, &nt, &pc, &ac, b"User");
         assert_eq!(ar.to_string(), "S=407A5589115FD0D6209F510FE9C04566932CDA56");
         assert_eq!(verify(&hash, &ac, &pc, b"User", &nt), Some(ar));
         let mut wrong = nt;
         wrong[23] ^= 1;
         assert_eq!(verify(&hash, &ac, &pc, b"User", &wrong), None);
-        assert_eq!(verify(&NtHash::from_password("clientPasS"), &ac, &pc, b"User", &nt), None);
+        assert_eq!(
+            verify(&NtHash::from_password("clientPasS"), &ac, &pc, b"User", &nt),
+            None
+        );
         // The domain prefix does not enter the challenge hash.
         assert_eq!(verify(&hash, &ac, &pc, b"DOMAIN\\User", &nt), Some(ar));
-        assert_eq!(AuthenticatorResponse::parse(b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=ok"), Some(ar));
+        assert_eq!(
+            AuthenticatorResponse::parse(b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=ok"),
+            Some(ar)
+        );
         assert_eq!(AuthenticatorResponse::parse(b"S=407A"), None);
         assert_eq!(format!("{hash:?}"), "NtHash([redacted])");
     }
@@ -238,7 +257,13 @@ mod tests {
     #[test]
     fn md4_nt_hash_of_known_passwords() {
         // The widely published NTLM hashes of "" and "password".
-        assert_eq!(NtHash::from_password("").0, h::<16>("31d6cfe0d16ae931b73c59d7e0c089c0"));
-        assert_eq!(NtHash::from_password("password").0, h::<16>("8846f7eaee8fb117ad06bdd830b7586c"));
+        assert_eq!(
+            NtHash::from_password("").0,
+            h::<16>("31d6cfe0d16ae931b73c59d7e0c089c0")
+        );
+        assert_eq!(
+            NtHash::from_password("password").0,
+            h::<16>("8846f7eaee8fb117ad06bdd830b7586c")
+        );
     }
 }

@@ -88,7 +88,12 @@ impl AuthPeer {
             peer_id: self.creds.user.as_bytes(),
             password: self.creds.password.expose(),
         };
-        out.push_cp(Protocol::Pap, Code::from(pap::AUTHENTICATE_REQUEST), self.id, |w| req.encode(w));
+        out.push_cp(
+            Protocol::Pap,
+            Code::from(pap::AUTHENTICATE_REQUEST),
+            self.id,
+            |w| req.encode(w),
+        );
     }
 
     /// Retransmits the PAP request or the last CHAP response (its Success may have been
@@ -104,7 +109,9 @@ impl AuthPeer {
                 if self.method == AuthMethod::Pap {
                     self.send_pap(now, out);
                 } else if let Some((id, _, resp)) = &self.last {
-                    out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), *id, |w| w.bytes(resp));
+                    out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), *id, |w| {
+                        w.bytes(resp)
+                    });
                     self.transmits += 1;
                     self.timer = Some(now + self.restart);
                 }
@@ -136,46 +143,48 @@ impl AuthPeer {
                     _ => PeerOutput::Failed,
                 }
             }
-            (Protocol::Chap, AuthMethod::ChapMd5 | AuthMethod::MsChapV2) => match packet.code.value() {
-                chap::CHALLENGE => {
-                    self.answer(now, packet, out);
-                    PeerOutput::None
-                }
-                chap::SUCCESS => {
-                    if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
-                        return PeerOutput::None;
+            (Protocol::Chap, AuthMethod::ChapMd5 | AuthMethod::MsChapV2) => {
+                match packet.code.value() {
+                    chap::CHALLENGE => {
+                        self.answer(now, packet, out);
+                        PeerOutput::None
                     }
-                    self.timer = None;
-                    if self.method == AuthMethod::MsChapV2 {
-                        let proof = mschapv2::AuthenticatorResponse::parse(packet.data);
-                        let ok = match (proof, self.expected) {
-                            (Some(p), Some(e)) => p.ct_eq(&e),
-                            _ => false,
-                        };
-                        if !ok {
-                            self.done = true;
-                            return PeerOutput::Failed;
+                    chap::SUCCESS => {
+                        if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
+                            return PeerOutput::None;
                         }
+                        self.timer = None;
+                        if self.method == AuthMethod::MsChapV2 {
+                            let proof = mschapv2::AuthenticatorResponse::parse(packet.data);
+                            let ok = match (proof, self.expected) {
+                                (Some(p), Some(e)) => p.ct_eq(&e),
+                                _ => false,
+                            };
+                            if !ok {
+                                self.done = true;
+                                return PeerOutput::Failed;
+                            }
+                        }
+                        self.done = true;
+                        PeerOutput::Success
                     }
-                    self.done = true;
-                    PeerOutput::Success
+                    chap::FAILURE => {
+                        if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
+                            return PeerOutput::None;
+                        }
+                        self.timer = None;
+                        // MS-CHAPv2 "R=1": the server will send a new challenge; wait for it.
+                        let retry = self.method == AuthMethod::MsChapV2
+                            && packet.data.windows(3).any(|w| w == b"R=1");
+                        if retry {
+                            return PeerOutput::None;
+                        }
+                        self.done = true;
+                        PeerOutput::Failed
+                    }
+                    _ => PeerOutput::None,
                 }
-                chap::FAILURE => {
-                    if self.last.as_ref().map(|l| l.0) != Some(packet.id) {
-                        return PeerOutput::None;
-                    }
-                    self.timer = None;
-                    // MS-CHAPv2 "R=1": the server will send a new challenge; wait for it.
-                    let retry = self.method == AuthMethod::MsChapV2
-                        && packet.data.windows(3).any(|w| w == b"R=1");
-                    if retry {
-                        return PeerOutput::None;
-                    }
-                    self.done = true;
-                    PeerOutput::Failed
-                }
-                _ => PeerOutput::None,
-            },
+            }
             _ => PeerOutput::None,
         }
     }
@@ -184,11 +193,15 @@ impl AuthPeer {
         let Ok(ch) = ChallengeResponse::decode(packet.data) else {
             return;
         };
-        if let Some((id, value, resp)) = &self.last {
-            if *id == packet.id && value.as_slice() == ch.value {
-                out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), *id, |w| w.bytes(resp));
-                return;
-            }
+        if let Some((id, value, resp)) = &self.last
+            && *id == packet.id
+            && value.as_slice() == ch.value
+        {
+            // A retransmitted challenge: the same answer (our response was lost).
+            out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), *id, |w| {
+                w.bytes(resp)
+            });
+            return;
         }
         let user = self.creds.user.as_bytes();
         let mut data = Vec::new();
@@ -196,7 +209,11 @@ impl AuthPeer {
         match self.method {
             AuthMethod::ChapMd5 => {
                 let r = chap_md5::response(packet.id, self.creds.password.expose(), ch.value);
-                ChallengeResponse { value: &r, name: user }.encode(&mut w);
+                ChallengeResponse {
+                    value: &r,
+                    name: user,
+                }
+                .encode(&mut w);
             }
             _ => {
                 let Ok(auth_challenge) = <[u8; 16]>::try_from(ch.value) else {
@@ -205,7 +222,8 @@ impl AuthPeer {
                 let Some(peer_challenge) = self.challenges.take() else {
                     return;
                 };
-                let nt_response = mschapv2::nt_response(&self.nt_hash, &auth_challenge, &peer_challenge, user);
+                let nt_response =
+                    mschapv2::nt_response(&self.nt_hash, &auth_challenge, &peer_challenge, user);
                 self.expected = Some(mschapv2::authenticator_response(
                     &self.nt_hash,
                     &nt_response,
@@ -219,10 +237,16 @@ impl AuthPeer {
                     flags: 0,
                 }
                 .encode();
-                ChallengeResponse { value: &value, name: user }.encode(&mut w);
+                ChallengeResponse {
+                    value: &value,
+                    name: user,
+                }
+                .encode(&mut w);
             }
         }
-        out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), packet.id, |w| w.bytes(&data));
+        out.push_cp(Protocol::Chap, Code::from(chap::RESPONSE), packet.id, |w| {
+            w.bytes(&data)
+        });
         self.last = Some((packet.id, ch.value.to_vec(), data));
         self.transmits = 1;
         self.timer = Some(now + self.restart);

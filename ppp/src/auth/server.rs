@@ -30,9 +30,14 @@ enum State {
 pub(crate) enum ServerOutput {
     None,
     /// Ask the caller.
-    Request { user: String, data: AuthData },
+    Request {
+        user: String,
+        data: AuthData,
+    },
     /// The peer is authenticated.
-    Success { user: String },
+    Success {
+        user: String,
+    },
     /// The peer failed for good (or never answered): close the link.
     Failed,
 }
@@ -127,7 +132,11 @@ impl Authenticator {
         self.timer = Some(now + self.restart);
         let (challenge, name) = (self.challenge, &self.name);
         out.push_cp(Protocol::Chap, code(chap::CHALLENGE), self.id, |w| {
-            ChallengeResponse { value: &challenge, name }.encode(w);
+            ChallengeResponse {
+                value: &challenge,
+                name,
+            }
+            .encode(w);
         });
     }
 
@@ -163,10 +172,10 @@ impl Authenticator {
             State::AwaitResponse => {}
             State::Succeeded => {
                 // The peer did not see our Success: send it again.
-                if let Some((p, c, id, data)) = &self.reply {
-                    if *id == packet.id {
-                        out.push_cp(*p, *c, *id, |w| w.bytes(data));
-                    }
+                if let Some((p, c, id, data)) = &self.reply
+                    && *id == packet.id
+                {
+                    out.push_cp(*p, *c, *id, |w| w.bytes(data));
                 }
                 return ServerOutput::None;
             }
@@ -225,15 +234,23 @@ impl Authenticator {
     }
 
     /// The caller's decision.
-    pub(crate) fn decide(&mut self, now: Instant, decision: AuthDecision, out: &mut Outbox) -> ServerOutput {
+    pub(crate) fn decide(
+        &mut self,
+        now: Instant,
+        decision: AuthDecision,
+        out: &mut Outbox,
+    ) -> ServerOutput {
         if self.state != State::AwaitDecision {
             return ServerOutput::None;
         }
         let accepted = match (self.method, decision) {
-            (AuthMethod::MsChapV2, AuthDecision::AcceptMsChapV2(r)) => Some(format!("{r} M=Access granted")),
-            (AuthMethod::Pap | AuthMethod::ChapMd5, AuthDecision::Accept | AuthDecision::AcceptMsChapV2(_)) => {
-                Some("Access granted".to_owned())
+            (AuthMethod::MsChapV2, AuthDecision::AcceptMsChapV2(r)) => {
+                Some(format!("{r} M=Access granted"))
             }
+            (
+                AuthMethod::Pap | AuthMethod::ChapMd5,
+                AuthDecision::Accept | AuthDecision::AcceptMsChapV2(_),
+            ) => Some("Access granted".to_owned()),
             _ => None,
         };
         if let Some(msg) = accepted {
@@ -280,7 +297,9 @@ impl Authenticator {
                     let _ = write!(msg, "{b:02X}");
                 }
                 msg.push_str(" V=3 M=Authentication failed");
-                out.push_cp(Protocol::Chap, code(chap::FAILURE), self.id, |w| w.bytes(msg.as_bytes()));
+                out.push_cp(Protocol::Chap, code(chap::FAILURE), self.id, |w| {
+                    w.bytes(msg.as_bytes())
+                });
             }
         }
         if !retry {

@@ -105,7 +105,10 @@ mod tests {
         let cr = ChallengeResponse::decode(&data).unwrap();
         assert_eq!(cr.name, b"lchuser");
         let ms = MsChapV2Response::decode(cr.value).unwrap();
-        assert_eq!(hex::encode(ms.peer_challenge), "9881df12fc757a66b8a7fb049c39d2d7");
+        assert_eq!(
+            hex::encode(ms.peer_challenge),
+            "9881df12fc757a66b8a7fb049c39d2d7"
+        );
         assert_eq!(
             hex::encode(ms.nt_response),
             "64b59e204f3f560ce6996d3d836a81ae12189494bee225e1"

@@ -89,7 +89,11 @@ impl<'a> Frame<'a> {
 /// The length of the header [`write_header`] writes.
 pub fn header_len(protocol: Protocol, acfc: bool, pfc: bool) -> usize {
     let ac = if acfc { 0 } else { 2 };
-    let p = if pfc && protocol.value() < 0x100 { 1 } else { 2 };
+    let p = if pfc && protocol.value() < 0x100 {
+        1
+    } else {
+        2
+    };
     ac + p
 }
 

@@ -11,5 +11,5 @@ pub mod ipcp;
 pub mod lcp;
 pub mod pap;
 
-pub use cp::{Code, CpOption, CpPacket, OptionIter, MAX_OPTIONS};
+pub use cp::{Code, CpOption, CpPacket, MAX_OPTIONS, OptionIter};
 pub use frame::{Frame, Protocol};

@@ -1,6 +1,10 @@
 //! Shared test helpers: frame builders, a scripted random source, and an in-memory
 //! server ↔ client pair on a virtual clock with seeded frame loss.
-#![allow(dead_code, unreachable_pub, reason = "each test file uses a different subset of these helpers")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses a different subset of these helpers"
+)]
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -96,7 +100,13 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub fn new(server_cfg: Config, client_cfg: Config, password: &str, client_password: &str, seed: u64) -> Self {
+    pub fn new(
+        server_cfg: Config,
+        client_cfg: Config,
+        password: &str,
+        client_password: &str,
+        seed: u64,
+    ) -> Self {
         let start = Instant::now_for_tests();
         let mut rng = DeterministicRandom::new(seed);
         let server = Session::new_server(Arc::new(server_cfg), params(), start, &mut rng);
@@ -129,7 +139,12 @@ impl Pair {
             moved = true;
             let drop = self.rng.below(1000) < self.loss_c2s;
             if std::env::var_os("PPP_TRACE").is_some() {
-                eprintln!("{:>6?} c2s {} {}", self.now - self.start, if drop { "DROP" } else { "    " }, hex::encode(&f));
+                eprintln!(
+                    "{:>6?} c2s {} {}",
+                    self.now - self.start,
+                    if drop { "DROP" } else { "    " },
+                    hex::encode(&f)
+                );
             }
             if drop {
                 self.dropped += 1;
@@ -142,7 +157,12 @@ impl Pair {
             moved = true;
             let drop = self.rng.below(1000) < self.loss_s2c;
             if std::env::var_os("PPP_TRACE").is_some() {
-                eprintln!("{:>6?} s2c {} {}", self.now - self.start, if drop { "DROP" } else { "    " }, hex::encode(&f));
+                eprintln!(
+                    "{:>6?} s2c {} {}",
+                    self.now - self.start,
+                    if drop { "DROP" } else { "    " },
+                    hex::encode(&f)
+                );
             }
             if drop {
                 self.dropped += 1;
@@ -196,18 +216,34 @@ impl Pair {
     pub fn both_up(&self) -> bool {
         self.server.ipv4_open()
             && self.client.ipv4_open()
-            && self.server_events.iter().any(|e| matches!(e, Event::Up { .. }))
-            && self.client_events.iter().any(|e| matches!(e, Event::Up { .. }))
+            && self
+                .server_events
+                .iter()
+                .any(|e| matches!(e, Event::Up { .. }))
+            && self
+                .client_events
+                .iter()
+                .any(|e| matches!(e, Event::Up { .. }))
     }
 
     pub fn any_down(&self) -> bool {
-        self.server_events.iter().any(|e| matches!(e, Event::Down { .. }))
-            || self.client_events.iter().any(|e| matches!(e, Event::Down { .. }))
+        self.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Down { .. }))
+            || self
+                .client_events
+                .iter()
+                .any(|e| matches!(e, Event::Down { .. }))
     }
 
     pub fn both_down(&self) -> bool {
-        self.server_events.iter().any(|e| matches!(e, Event::Down { .. }))
-            && self.client_events.iter().any(|e| matches!(e, Event::Down { .. }))
+        self.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Down { .. }))
+            && self
+                .client_events
+                .iter()
+                .any(|e| matches!(e, Event::Down { .. }))
     }
 }
 
@@ -217,8 +253,11 @@ pub trait NowForTests {
 }
 
 impl NowForTests for Instant {
-    #[allow(clippy::disallowed_methods, reason = "tests need one arbitrary base instant; all time after it is virtual")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "tests need one arbitrary base instant; all time after it is virtual"
+    )]
     fn now_for_tests() -> Self {
-        Instant::now()
+        Self::now()
     }
 }
