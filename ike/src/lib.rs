@@ -6,4 +6,5 @@
 //!   derivation, behind a [`crypto::CryptoProvider`] that fuzzing replaces.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod msgs;

@@ -1,7 +1,12 @@
 //! Byte fixtures from the real captures (strongSwan 5.9.8 ↔ SoftEther): every message
 //! decodes, re-encodes to the same bytes, and MM1 lists exactly the documented proposals.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code"
+)]
 
 use ike::msgs::{
     AttrValue, Body, DhGroupId, ExchangeType, IkeEncryption, IkeHash, Message, Payload,

@@ -1,0 +1,339 @@
+//! Diffie-Hellman groups of IKEv1: MODP 2, 5, 14, 15, 16 (num-bigint) and ECP 19, 20
+//! (RFC 5903, p256/p384). Peer values are validated: MODP 1 < y < p-1 at the prime's
+//! length, ECP a point on the curve in the x ‖ y encoding.
+
+use num_bigint::BigUint;
+use p256::elliptic_curve::sec1::ToSec1Point;
+use wire::random::SecureRandom;
+use zeroize::Zeroizing;
+
+use super::{CryptoError, DhPrivate, Secret, modp};
+use crate::msgs::DhGroupId;
+
+/// A supported Diffie-Hellman group.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum DhGroup {
+    /// Group 2, 1024-bit MODP (legacy).
+    Modp1024,
+    /// Group 5, 1536-bit MODP (legacy).
+    Modp1536,
+    /// Group 14, 2048-bit MODP.
+    Modp2048,
+    /// Group 15, 3072-bit MODP.
+    Modp3072,
+    /// Group 16, 4096-bit MODP.
+    Modp4096,
+    /// Group 19, NIST P-256.
+    Ecp256,
+    /// Group 20, NIST P-384.
+    Ecp384,
+}
+
+impl DhGroup {
+    /// Every supported group.
+    pub const ALL: [Self; 7] = [
+        Self::Modp1024,
+        Self::Modp1536,
+        Self::Modp2048,
+        Self::Modp3072,
+        Self::Modp4096,
+        Self::Ecp256,
+        Self::Ecp384,
+    ];
+
+    /// The group for a wire ID, if supported.
+    pub fn from_id(id: DhGroupId) -> Option<Self> {
+        Some(match id {
+            DhGroupId::Modp1024 => Self::Modp1024,
+            DhGroupId::Modp1536 => Self::Modp1536,
+            DhGroupId::Modp2048 => Self::Modp2048,
+            DhGroupId::Modp3072 => Self::Modp3072,
+            DhGroupId::Modp4096 => Self::Modp4096,
+            DhGroupId::Ecp256 => Self::Ecp256,
+            DhGroupId::Ecp384 => Self::Ecp384,
+            _ => return None,
+        })
+    }
+
+    /// The wire ID.
+    pub fn id(self) -> DhGroupId {
+        match self {
+            Self::Modp1024 => DhGroupId::Modp1024,
+            Self::Modp1536 => DhGroupId::Modp1536,
+            Self::Modp2048 => DhGroupId::Modp2048,
+            Self::Modp3072 => DhGroupId::Modp3072,
+            Self::Modp4096 => DhGroupId::Modp4096,
+            Self::Ecp256 => DhGroupId::Ecp256,
+            Self::Ecp384 => DhGroupId::Ecp384,
+        }
+    }
+
+    /// Length of a public value on the wire (the KE payload body).
+    pub const fn public_len(self) -> usize {
+        match self {
+            Self::Modp1024 => 128,
+            Self::Modp1536 => 192,
+            Self::Modp2048 => 256,
+            Self::Modp3072 => 384,
+            Self::Modp4096 => 512,
+            Self::Ecp256 => 64,
+            Self::Ecp384 => 96,
+        }
+    }
+
+    /// True for the groups that are off unless `legacy` is on.
+    pub const fn is_legacy(self) -> bool {
+        matches!(self, Self::Modp1024 | Self::Modp1536)
+    }
+
+    /// The MODP prime, for MODP groups.
+    pub fn prime(self) -> Option<BigUint> {
+        let hex = match self {
+            Self::Modp1024 => modp::MODP_1024,
+            Self::Modp1536 => modp::MODP_1536,
+            Self::Modp2048 => modp::MODP_2048,
+            Self::Modp3072 => modp::MODP_3072,
+            Self::Modp4096 => modp::MODP_4096,
+            Self::Ecp256 | Self::Ecp384 => return None,
+        };
+        BigUint::parse_bytes(hex.as_bytes(), 16)
+    }
+}
+
+fn pad_to(v: &BigUint, len: usize) -> Vec<u8> {
+    let b = v.to_bytes_be();
+    let mut out = vec![0; len.saturating_sub(b.len())];
+    out.extend_from_slice(&b);
+    out
+}
+
+struct Modp {
+    p: BigUint,
+    x: BigUint,
+    len: usize,
+    public: Vec<u8>,
+}
+
+impl Drop for Modp {
+    fn drop(&mut self) {
+        // BigUint has no zeroize; overwrite the exponent's value at least.
+        self.x = BigUint::default();
+    }
+}
+
+impl DhPrivate for Modp {
+    fn public(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn agree(self: Box<Self>, peer: &[u8]) -> Result<Secret, CryptoError> {
+        if peer.len() != self.len {
+            return Err(CryptoError::InvalidPublicValue);
+        }
+        let y = BigUint::from_bytes_be(peer);
+        let one = BigUint::from(1u8);
+        if y <= one || y >= &self.p - &one {
+            return Err(CryptoError::InvalidPublicValue);
+        }
+        let z = y.modpow(&self.x, &self.p);
+        Ok(Secret::new(pad_to(&z, self.len)))
+    }
+}
+
+macro_rules! ecp {
+    ($name:ident, $curve:ident, $len:expr) => {
+        struct $name {
+            secret: $curve::SecretKey,
+            public: Vec<u8>,
+        }
+
+        impl $name {
+            fn generate(rng: &mut dyn SecureRandom) -> Self {
+                let mut bytes = Zeroizing::new([0u8; $len]);
+                loop {
+                    rng.fill(&mut bytes[..]);
+                    if let Ok(secret) = $curve::SecretKey::from_slice(&bytes[..]) {
+                        let point = secret.public_key().to_sec1_point(false);
+                        let public = point.as_bytes().get(1..).unwrap_or_default().to_vec();
+                        return Self { secret, public };
+                    }
+                }
+            }
+        }
+
+        impl DhPrivate for $name {
+            fn public(&self) -> &[u8] {
+                &self.public
+            }
+
+            fn agree(self: Box<Self>, peer: &[u8]) -> Result<Secret, CryptoError> {
+                if peer.len() != 2 * $len {
+                    return Err(CryptoError::InvalidPublicValue);
+                }
+                let mut sec1 = Vec::with_capacity(1 + peer.len());
+                sec1.push(4);
+                sec1.extend_from_slice(peer);
+                let pk = $curve::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| CryptoError::InvalidPublicValue)?;
+                let shared = self.secret.diffie_hellman(&pk);
+                Ok(Secret::new(shared.raw_secret_bytes().to_vec()))
+            }
+        }
+    };
+}
+
+ecp!(Ecp256, p256, 32);
+ecp!(Ecp384, p384, 48);
+
+/// Bytes of MODP private exponent: 512 bits, over twice the strength of group 16.
+const MODP_EXPONENT_LEN: usize = 64;
+
+/// A fresh private value in `group`, from `rng`.
+pub fn generate(group: DhGroup, rng: &mut dyn SecureRandom) -> Box<dyn DhPrivate> {
+    match group {
+        DhGroup::Ecp256 => Box::new(Ecp256::generate(rng)),
+        DhGroup::Ecp384 => Box::new(Ecp384::generate(rng)),
+        _ => {
+            let p = group.prime().unwrap_or_default();
+            let mut xb = Zeroizing::new([0u8; MODP_EXPONENT_LEN]);
+            rng.fill(&mut xb[..]);
+            let x = BigUint::from_bytes_be(&xb[..]) | BigUint::from(1u8) << 8;
+            let len = group.public_len();
+            let public = pad_to(&BigUint::from(2u8).modpow(&x, &p), len);
+            Box::new(Modp { p, x, len, public })
+        }
+    }
+}
+
+/// Builds a private value from a known scalar, for known-answer tests (ECP only).
+#[doc(hidden)]
+pub fn ecp_from_scalar(group: DhGroup, scalar: &[u8]) -> Option<Box<dyn DhPrivate>> {
+    match group {
+        DhGroup::Ecp256 => {
+            let secret = p256::SecretKey::from_slice(scalar).ok()?;
+            let public = secret
+                .public_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .get(1..)?
+                .to_vec();
+            Some(Box::new(Ecp256 { secret, public }))
+        }
+        DhGroup::Ecp384 => {
+            let secret = p384::SecretKey::from_slice(scalar).ok()?;
+            let public = secret
+                .public_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .get(1..)?
+                .to_vec();
+            Some(Box::new(Ecp384 { secret, public }))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::random::DeterministicRandom;
+
+    fn miller_rabin(n: &BigUint, bases: &[u32]) -> bool {
+        let one = BigUint::from(1u8);
+        let nm1 = n - &one;
+        let s = nm1.trailing_zeros().unwrap_or(0);
+        let d = &nm1 >> s;
+        'outer: for &a in bases {
+            let mut x = BigUint::from(a).modpow(&d, n);
+            if x == one || x == nm1 {
+                continue;
+            }
+            for _ in 1..s {
+                x = x.modpow(&BigUint::from(2u8), n);
+                if x == nm1 {
+                    continue 'outer;
+                }
+            }
+            return false;
+        }
+        true
+    }
+
+    #[test]
+    fn modp_primes_are_the_rfc_safe_primes() {
+        for (g, bits) in [
+            (DhGroup::Modp1024, 1024),
+            (DhGroup::Modp1536, 1536),
+            (DhGroup::Modp2048, 2048),
+            (DhGroup::Modp3072, 3072),
+            (DhGroup::Modp4096, 4096),
+        ] {
+            let p = g.prime().unwrap();
+            assert_eq!(p.bits(), bits);
+            assert_eq!(g.public_len() * 8, bits as usize);
+            // RFC 2409/3526: the top and bottom 64 bits are all ones, and the next 64
+            // are the leading bits of pi (C90FDAA22168C234).
+            let b = p.to_bytes_be();
+            assert!(b[..8].iter().chain(&b[b.len() - 8..]).all(|&x| x == 0xff));
+            assert_eq!(b[8..16], [0xc9, 0x0f, 0xda, 0xa2, 0x21, 0x68, 0xc2, 0x34]);
+            // p and q = (p-1)/2 prime: any transcription error breaks this.
+            let q = (&p - 1u8) >> 1;
+            assert!(miller_rabin(&p, &[2, 3]), "{g:?}");
+            assert!(miller_rabin(&q, &[2]), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn modp_rejects_out_of_range_peer_values() {
+        let mut rng = DeterministicRandom::new(1);
+        let g = DhGroup::Modp1024;
+        let p = g.prime().unwrap();
+        for bad in [BigUint::from(0u8), BigUint::from(1u8), &p - 1u8, p.clone()] {
+            let k = generate(g, &mut rng);
+            assert_eq!(
+                k.agree(&pad_to(&bad, 128)).unwrap_err(),
+                CryptoError::InvalidPublicValue
+            );
+        }
+        let k = generate(g, &mut rng);
+        assert!(k.agree(&[2; 127]).is_err());
+    }
+
+    #[test]
+    fn both_sides_agree_in_every_group() {
+        let mut rng = DeterministicRandom::new(7);
+        for g in DhGroup::ALL {
+            let a = generate(g, &mut rng);
+            let b = generate(g, &mut rng);
+            assert_eq!(a.public().len(), g.public_len());
+            let (pa, pb) = (a.public().to_vec(), b.public().to_vec());
+            let sa = a.agree(&pb).unwrap();
+            let sb = b.agree(&pa).unwrap();
+            assert_eq!(sa, sb, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn ecp256_matches_rfc5903_section_8_1() {
+        let i = hex::decode("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433")
+            .unwrap();
+        let r = hex::decode("C6EF9C5D78AE012A011164ACB397CE2088685D8F06BF9BE0B283AB46476BEE53")
+            .unwrap();
+        let gir = hex::decode("D6840F6B42F6EDAFD13116E0E12565202FEF8E9ECE7DCE03812464D04B9442DE")
+            .unwrap();
+        let gix = "DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180";
+        let giy = "5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3";
+        let a = ecp_from_scalar(DhGroup::Ecp256, &i).unwrap();
+        let b = ecp_from_scalar(DhGroup::Ecp256, &r).unwrap();
+        assert_eq!(hex::encode_upper(a.public()), format!("{gix}{giy}"));
+        let pb = b.public().to_vec();
+        assert_eq!(a.agree(&pb).unwrap().as_bytes(), gir.as_slice());
+        // A point off the curve is refused.
+        let mut off = pb.clone();
+        off[63] ^= 1;
+        let b2 = ecp_from_scalar(DhGroup::Ecp256, &r).unwrap();
+        let a2 = ecp_from_scalar(DhGroup::Ecp256, &i).unwrap();
+        drop(b2);
+        assert_eq!(a2.agree(&off).unwrap_err(), CryptoError::InvalidPublicValue);
+    }
+}
