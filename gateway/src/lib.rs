@@ -2,7 +2,12 @@
 //! the runtime around it: configuration, users, the address pool, sockets, the TUN
 //! device, signals, status and metrics.
 
+pub mod cli;
 pub mod config;
+pub mod driver;
+pub mod io;
+pub mod logging;
 pub mod pool;
 pub mod secret;
+pub mod status;
 pub mod users;

@@ -1,0 +1,217 @@
+//! The `l2tpgw` command line (clap derive). Environment fallbacks for the quick-start
+//! flags are resolved by [`crate::config::Overrides::resolve`], so tests can pass an
+//! environment of their own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// l2tpgw: a userspace L2TP/IPsec VPN gateway (and client).
+#[derive(Debug, Parser)]
+#[command(name = "l2tpgw", version, about)]
+pub struct Cli {
+    /// Log format on stderr. The level comes from RUST_LOG (default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Connect to an L2TP/IPsec server as a client.
+    Connect(ConnectArgs),
+    /// Show the sessions and counters of the running gateway.
+    Status(StatusArgs),
+}
+
+/// `l2tpgw serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see gateway.example.toml). Without it the embedded
+    /// default is used.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Pre-shared key [env: L2TPGW_PSK]. Visible to other local users in the process
+    /// list: prefer --psk-file.
+    #[arg(long, value_name = "KEY")]
+    pub psk: Option<String>,
+    /// File whose first line is the pre-shared key [env: L2TPGW_PSK_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub psk_file: Option<PathBuf>,
+    /// A user, repeatable [env: L2TPGW_USERS, comma-separated]. Added to the users file's.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// Client address pool [env: L2TPGW_POOL].
+    #[arg(long, value_name = "CIDR")]
+    pub pool: Option<String>,
+    /// DNS server pushed to clients, repeatable [env: L2TPGW_DNS, comma-separated].
+    #[arg(long, value_name = "ADDR")]
+    pub dns: Vec<String>,
+    /// Address to listen on, repeatable [env: L2TPGW_LISTEN, comma-separated].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The quick-start part, for [`crate::config::Overrides::resolve`].
+    pub fn quick_start(&self) -> crate::config::QuickStart {
+        crate::config::QuickStart {
+            psk: self.psk.clone(),
+            psk_file: self.psk_file.clone(),
+            users: self.users.clone(),
+            pool: self.pool.clone(),
+            dns: self.dns.clone(),
+            listen: self.listen.clone(),
+        }
+    }
+}
+
+/// Which client to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// strongSwan + xl2tpd + pppd.
+    Linux,
+    /// The Windows 10/11 built-in client.
+    Windows,
+    /// iOS / macOS.
+    Ios,
+    /// Android.
+    Android,
+}
+
+/// `l2tpgw connect`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// The server (address, or address:port for IKE).
+    pub server: String,
+    /// Pre-shared key [env: L2TPGW_PSK].
+    #[arg(long, env = "L2TPGW_PSK", hide_env_values = true)]
+    pub psk: String,
+    /// PPP user name.
+    #[arg(long)]
+    pub user: String,
+    /// PPP password [env: L2TPGW_PASSWORD].
+    #[arg(long, env = "L2TPGW_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Which client to imitate (proposals, vendor IDs, L2TP and PPP behaviour).
+    #[arg(long, value_enum, default_value_t = Profile::Linux)]
+    pub profile: Profile,
+    /// Do not create a TUN device (for tests).
+    #[arg(long)]
+    pub no_tun: bool,
+}
+
+/// `l2tpgw status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The gateway's status socket.
+    #[arg(long, value_name = "PATH", default_value = "/run/l2tpgw.sock")]
+    pub socket: PathBuf,
+}
+
+/// Where `--metrics` would go; kept for symmetry with the config key.
+pub type MetricsAddr = SocketAddr;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "l2tpgw",
+            "serve",
+            "--config",
+            "/etc/l2tpgw.toml",
+            "--psk",
+            "k",
+            "--user",
+            "a:1",
+            "--user",
+            "b:2",
+            "--pool",
+            "10.1.0.0/24",
+            "--dns",
+            "9.9.9.9",
+            "--listen",
+            "::1",
+            "--listen",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            s.config.as_deref(),
+            Some(std::path::Path::new("/etc/l2tpgw.toml"))
+        );
+        assert_eq!(s.users, ["a:1", "b:2"]);
+        assert_eq!(s.listen, ["::1", "127.0.0.1"]);
+        let q = s.quick_start();
+        assert_eq!(q.psk.as_deref(), Some("k"));
+        assert_eq!(q.pool.as_deref(), Some("10.1.0.0/24"));
+    }
+
+    #[test]
+    fn connect_and_status_parse() {
+        let cli = Cli::try_parse_from([
+            "l2tpgw",
+            "connect",
+            "192.0.2.1",
+            "--psk",
+            "k",
+            "--user",
+            "u",
+            "--password",
+            "p",
+            "--profile",
+            "windows",
+            "--no-tun",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        let Command::Connect(c) = cli.command else {
+            panic!("not connect")
+        };
+        assert_eq!(
+            (c.profile, c.no_tun, c.server.as_str()),
+            (Profile::Windows, true, "192.0.2.1")
+        );
+
+        let cli =
+            Cli::try_parse_from(["l2tpgw", "status", "--json", "--socket", "/tmp/x.sock"]).unwrap();
+        let Command::Status(s) = cli.command else {
+            panic!("not status")
+        };
+        assert!(s.json);
+        assert_eq!(s.socket, std::path::Path::new("/tmp/x.sock"));
+        assert!(Cli::try_parse_from(["l2tpgw", "connect", "x", "--profile", "beos"]).is_err());
+    }
+}

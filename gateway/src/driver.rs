@@ -1,0 +1,322 @@
+//! The driver: the one tokio task that owns the sans-IO core and the only place in the
+//! project that reads the clock.
+//!
+//! Each turn computes the core's next deadline, then waits on all of: the UDP sockets,
+//! the TUN device, the deadline, SIGTERM/SIGINT (graceful shutdown), SIGHUP (reload the
+//! users file) and status requests. After handling whichever came first it drains the
+//! core's output. Buffers are allocated once, up front: the per-packet path allocates
+//! nothing.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use wire::PacketBuf;
+
+use crate::io::control::ControlRequest;
+use crate::io::tun::Tun;
+use crate::io::udp::{MAX_DATAGRAM, UdpSocket};
+use crate::status::StatusReport;
+use crate::users::UserDb;
+
+/// Room before a TUN packet for the headers the core prepends in place
+/// (PPP + L2TP + UDP + ESP header and IV + UDP encapsulation).
+pub const TUN_HEADROOM: usize = 128;
+/// Room after a TUN packet for ESP padding and ICV.
+pub const TUN_TAILROOM: usize = 64;
+
+/// Where the core wants bytes to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A UDP datagram from `local` (address and port; the driver sends on the socket
+    /// bound to that port and family, from that address) to `remote`.
+    Udp {
+        /// Our address and port, as the peer addressed us.
+        local: SocketAddr,
+        /// The peer.
+        remote: SocketAddr,
+    },
+    /// An IP packet for the TUN device.
+    Tun,
+}
+
+/// The sans-IO core as the driver sees it. `gateway::core::Core` implements it; tests
+/// implement it with small fakes.
+pub trait Engine {
+    /// A datagram arrived on `local` from `remote`. `data` may be changed in place
+    /// (ESP decrypts in place). Returns the range of `data` that now holds an IP packet
+    /// for the TUN device, if the datagram carried one (the fast path, no copy).
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<Range<usize>>;
+
+    /// The TUN device gave an IP packet. The core may encapsulate it in place (the
+    /// buffer has [`TUN_HEADROOM`] and [`TUN_TAILROOM`]); when it returns `Some`, `packet`
+    /// now holds that datagram, to be sent there.
+    fn handle_tun(&mut self, now: Instant, packet: &mut PacketBuf) -> Option<Output>;
+
+    /// The deadline from [`Self::poll_timeout`] passed.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The next queued output, written into `buf`.
+    fn poll_output(&mut self, buf: &mut PacketBuf) -> Option<Output>;
+
+    /// When [`Self::handle_timeout`] should next be called.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The users file was re-read (SIGHUP). Sessions already up are kept.
+    fn reload_users(&mut self, users: UserDb);
+
+    /// Start a graceful shutdown: queue DELETE, StopCCN and LCP Terminate for every peer.
+    fn begin_shutdown(&mut self, now: Instant);
+
+    /// True once shutdown has nothing more to send or wait for.
+    fn is_shut_down(&self) -> bool;
+
+    /// Sessions and counters for `l2tpgw status` and metrics.
+    fn status(&self, now: Instant) -> StatusReport;
+}
+
+/// What the driver needs besides the engine.
+#[derive(Debug)]
+pub struct DriverIo {
+    /// The UDP sockets (500 and 4500 on each listen address).
+    pub sockets: Vec<UdpSocket>,
+    /// The TUN device; `None` for `connect --no-tun` and tests.
+    pub tun: Option<Tun>,
+    /// Status requests from the status socket and the metrics endpoint.
+    pub control: mpsc::Receiver<ControlRequest>,
+    /// How to re-read the users file on SIGHUP (`None`: nothing to reload).
+    pub users_file: Option<std::path::PathBuf>,
+    /// How long a graceful shutdown may take before the driver gives up waiting.
+    pub shutdown_grace: Duration,
+}
+
+/// Why the driver stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGTERM or SIGINT, and the goodbyes were sent.
+    Signal,
+    /// The engine reported it was shut down by itself.
+    EngineDone,
+}
+
+/// Datagrams handled per socket wake-up before the other event sources get a turn.
+const RECV_BATCH: usize = 64;
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the driver is the one place that reads the clock; the core gets `now` from here"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// Runs `engine` until a signal or the engine itself stops it.
+pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped> {
+    let DriverIo {
+        sockets,
+        tun,
+        mut control,
+        users_file,
+        shutdown_grace,
+    } = io;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+
+    let mut udp_buf = vec![0u8; MAX_DATAGRAM].into_boxed_slice();
+    let mut tun_buf = PacketBuf::new(TUN_HEADROOM + MAX_DATAGRAM + TUN_TAILROOM, TUN_HEADROOM);
+    let mut out_buf = PacketBuf::new(TUN_HEADROOM + MAX_DATAGRAM + TUN_TAILROOM, TUN_HEADROOM);
+    let mut next_socket = 0usize;
+    let mut shutdown_deadline: Option<Instant> = None;
+
+    loop {
+        flush(engine, &sockets, tun.as_ref(), &mut out_buf).await;
+        if let Some(limit) = shutdown_deadline {
+            if engine.is_shut_down() {
+                return Ok(Stopped::Signal);
+            }
+            if now() >= limit {
+                tracing::warn!(
+                    "shutdown: peers did not all answer within {shutdown_grace:?}; exiting anyway"
+                );
+                return Ok(Stopped::Signal);
+            }
+        } else if engine.is_shut_down() {
+            return Ok(Stopped::EngineDone);
+        }
+        let deadline = match (engine.poll_timeout(), shutdown_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tun_recv = async {
+            match &tun {
+                Some(t) => t.recv(tun_buf.spare_from_start()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ready_socket = poll_fn(|cx| {
+            let n = sockets.len();
+            for k in 0..n {
+                let i = (next_socket + k) % n;
+                if let Some(s) = sockets.get(i)
+                    && let Poll::Ready(r) = s.poll_recv_ready(cx)
+                {
+                    return Poll::Ready((i, r));
+                }
+            }
+            Poll::Pending
+        });
+
+        tokio::select! {
+            (i, ready) = ready_socket => {
+                next_socket = i + 1;
+                if let Err(e) = ready {
+                    tracing::warn!("UDP socket error: {e}");
+                    continue;
+                }
+                let Some(socket) = sockets.get(i) else { continue };
+                for _ in 0..RECV_BATCH {
+                    let r = match socket.try_recv(&mut udp_buf) {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            // ICMP errors surface here on Linux; they are not fatal.
+                            tracing::debug!(local = %socket.local_addr(), "recv: {e}");
+                            break;
+                        }
+                    };
+                    let Some(data) = udp_buf.get_mut(..r.len) else { break };
+                    let range = engine.handle_udp(now(), r.local, r.remote, data);
+                    if let (Some(range), Some(t)) = (range, tun.as_ref())
+                        && let Some(packet) = udp_buf.get(range)
+                        && let Err(e) = t.send(packet).await
+                    {
+                        tracing::debug!("TUN write: {e}");
+                    }
+                }
+            }
+            n = tun_recv => {
+                match n {
+                    Ok(n) => {
+                        if tun_buf.set_len(n).is_ok()
+                            && let Some(output) = engine.handle_tun(now(), &mut tun_buf)
+                        {
+                            send_output(output, tun_buf.payload(), &sockets, tun.as_ref()).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!("TUN read: {e}"),
+                }
+                tun_buf.reset(TUN_HEADROOM);
+            }
+            () = sleep => {
+                engine.handle_timeout(now());
+            }
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!("SIGTERM: saying goodbye to every peer");
+                engine.begin_shutdown(now());
+                shutdown_deadline = Some(now() + shutdown_grace);
+            }
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!("SIGINT: saying goodbye to every peer");
+                engine.begin_shutdown(now());
+                shutdown_deadline = Some(now() + shutdown_grace);
+            }
+            _ = sighup.recv() => {
+                reload(engine, users_file.as_deref());
+            }
+            Some(req) = control.recv() => {
+                let _ = req.reply.send(engine.status(now()));
+            }
+        }
+    }
+}
+
+fn reload<E: Engine>(engine: &mut E, users_file: Option<&std::path::Path>) {
+    let Some(path) = users_file else {
+        tracing::info!("SIGHUP: no users_file configured, nothing to reload");
+        return;
+    };
+    match UserDb::load(path) {
+        Ok((users, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(users = users.len(), "SIGHUP: reloaded {}", path.display());
+            engine.reload_users(users);
+        }
+        Err(e) => tracing::error!("SIGHUP: {e}; keeping the users loaded before"),
+    }
+}
+
+async fn flush<E: Engine>(
+    engine: &mut E,
+    sockets: &[UdpSocket],
+    tun: Option<&Tun>,
+    buf: &mut PacketBuf,
+) {
+    loop {
+        buf.reset(TUN_HEADROOM);
+        let Some(output) = engine.poll_output(buf) else {
+            break;
+        };
+        send_output(output, buf.payload(), sockets, tun).await;
+    }
+    buf.reset(TUN_HEADROOM);
+}
+
+/// The socket that serves `local`: same port and family, and the same address when
+/// bound to a specific one (else the wildcard socket).
+pub fn socket_for(sockets: &[UdpSocket], local: SocketAddr) -> Option<&UdpSocket> {
+    let same_family_port = |s: &&UdpSocket| {
+        let b = s.local_addr();
+        b.port() == local.port() && b.is_ipv4() == local.is_ipv4()
+    };
+    sockets
+        .iter()
+        .filter(same_family_port)
+        .find(|s| s.local_addr().ip() == local.ip())
+        .or_else(|| {
+            sockets
+                .iter()
+                .filter(same_family_port)
+                .find(|s| s.local_addr().ip().is_unspecified())
+        })
+}
+
+async fn send_output(output: Output, data: &[u8], sockets: &[UdpSocket], tun: Option<&Tun>) {
+    match output {
+        Output::Udp { local, remote } => {
+            let Some(socket) = socket_for(sockets, local) else {
+                tracing::warn!(%local, %remote, "no socket for this local address; datagram dropped");
+                return;
+            };
+            if let Err(e) = socket.send(data, remote, Some(local.ip())).await {
+                tracing::warn!(%local, %remote, "send: {e}");
+            }
+        }
+        Output::Tun => {
+            if let Some(t) = tun
+                && let Err(e) = t.send(data).await
+            {
+                tracing::debug!("TUN write: {e}");
+            }
+        }
+    }
+}
