@@ -51,7 +51,7 @@ impl Engine for Echo {
     }
     fn poll_output(&mut self, buf: &mut PacketBuf) -> Option<Output> {
         let (local, remote, data) = self.queue.pop()?;
-        buf.set_payload(&data).unwrap();
+        buf.set_payload(&data).ok()?;
         Some(Output::Udp { local, remote })
     }
     fn poll_timeout(&self) -> Option<Instant> {
