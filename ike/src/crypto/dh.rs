@@ -126,7 +126,7 @@ impl DhPrivate for Modp {
         &self.public
     }
 
-    fn agree(self: Box<Self>, peer: &[u8]) -> Result<Secret, CryptoError> {
+    fn agree(&self, peer: &[u8]) -> Result<Secret, CryptoError> {
         if peer.len() != self.len {
             return Err(CryptoError::InvalidPublicValue);
         }
@@ -166,7 +166,7 @@ macro_rules! ecp {
                 &self.public
             }
 
-            fn agree(self: Box<Self>, peer: &[u8]) -> Result<Secret, CryptoError> {
+            fn agree(&self, peer: &[u8]) -> Result<Secret, CryptoError> {
                 if peer.len() != 2 * $len {
                     return Err(CryptoError::InvalidPublicValue);
                 }

@@ -139,7 +139,7 @@ pub trait DhPrivate: Send {
     fn public(&self) -> &[u8];
 
     /// The shared secret g^xy from the peer's public value (validated).
-    fn agree(self: Box<Self>, peer: &[u8]) -> Result<Secret, CryptoError>;
+    fn agree(&self, peer: &[u8]) -> Result<Secret, CryptoError>;
 }
 
 /// The primitives IKEv1 needs. Implementations must be deterministic given the

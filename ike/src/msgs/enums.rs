@@ -108,6 +108,8 @@ wire::open_enum! {
         AuthenticationFailed = 24,
         /// INVALID-SIGNATURE.
         InvalidSignature = 25,
+        /// CONNECTED (RFC 2408 §3.14.1): the answer to the commit bit.
+        Connected = 16384,
         /// RESPONDER-LIFETIME (RFC 2407 §4.6.3.1).
         ResponderLifetime = 24576,
         /// REPLAY-STATUS.

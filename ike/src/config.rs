@@ -1,0 +1,269 @@
+//! Configuration of the engine: allow-lists, NAT-T behaviour, limits, timers, and the
+//! pre-shared key resolver.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::crypto::{CipherAlg, CryptoProvider, DhGroup, HashAlg, RUSTCRYPTO, Secret};
+
+/// A pre-shared key (zeroized on drop, redacted in Debug).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Psk(Secret);
+
+impl Psk {
+    /// A key from its bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(Secret::new(bytes.into()))
+    }
+
+    /// The key bytes (used only as the PRF key of SKEYID).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Psk([redacted])")
+    }
+}
+
+/// Finds the pre-shared key for a peer by its source address. In Main Mode the peer's ID
+/// arrives encrypted under keys derived from the PSK (and Windows sends its private
+/// address as ID), so the address is all there is.
+pub trait PskStore: Send {
+    /// The key for `remote`, if any.
+    fn psk(&self, remote: IpAddr) -> Option<Psk>;
+}
+
+/// A fixed table of keys by address with a wildcard fallback.
+#[derive(Debug, Default, Clone)]
+pub struct StaticPskStore {
+    /// Keys by peer address.
+    pub by_addr: HashMap<IpAddr, Psk>,
+    /// The key for every other address.
+    pub wildcard: Option<Psk>,
+}
+
+impl StaticPskStore {
+    /// A store with only a wildcard key.
+    pub fn wildcard(psk: Psk) -> Self {
+        Self {
+            by_addr: HashMap::new(),
+            wildcard: Some(psk),
+        }
+    }
+}
+
+impl PskStore for StaticPskStore {
+    fn psk(&self, remote: IpAddr) -> Option<Psk> {
+        self.by_addr
+            .get(&remote)
+            .or(self.wildcard.as_ref())
+            .cloned()
+    }
+}
+
+/// Bounds on what peers can make the responder hold, all checked before any
+/// Diffie-Hellman computation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// ISAKMP SAs not yet authenticated, over all peers.
+    pub half_open: usize,
+    /// Half-open ISAKMP SAs from one source address.
+    pub half_open_per_source: usize,
+    /// ISAKMP SAs (any state) from one source address (many clients behind one NAT
+    /// share it, so this is generous).
+    pub sas_per_source: usize,
+    /// New exchanges accepted from one source address per second.
+    pub new_per_source_per_second: u32,
+    /// Time a half-open SA or an unfinished Quick Mode is kept.
+    pub half_open_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            half_open: 1024,
+            half_open_per_source: 32,
+            sas_per_source: 256,
+            new_per_source_per_second: 20,
+            half_open_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Initiator retransmission: the first timeout doubles each time up to `tries` sends.
+#[derive(Clone, Debug)]
+pub struct Retransmit {
+    /// The first timeout.
+    pub initial: Duration,
+    /// Total sends of one message before giving up.
+    pub tries: u32,
+}
+
+impl Default for Retransmit {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            tries: 6,
+        }
+    }
+}
+
+/// Engine configuration. [`Config::default`] is the secure default: AES-CBC with SHA-1
+/// or SHA-2 and groups 14, 15, 16, 19, 20; `legacy` adds 3DES, MD5 and groups 2 and 5.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The cryptography.
+    pub provider: &'static dyn CryptoProvider,
+    /// Allow 3DES, MD5 and MODP 1024/1536 (old Windows fallbacks, Android ≤ 11).
+    pub legacy: bool,
+    /// Phase-1 ciphers allowed (3DES only with `legacy`).
+    pub ike_ciphers: Vec<CipherAlg>,
+    /// Phase-1 hashes allowed (MD5 only with `legacy`).
+    pub ike_hashes: Vec<HashAlg>,
+    /// DH groups allowed in phase 1 and for PFS (2 and 5 only with `legacy`).
+    pub groups: Vec<DhGroup>,
+    /// ESP encryption allowed (3DES only with `legacy`).
+    pub esp_encryptions: Vec<esp::Encryption>,
+    /// ESP integrity allowed (HMAC-MD5 only with `legacy`).
+    pub esp_integrities: Vec<esp::Integrity>,
+    /// Make our NAT-D for the peer never match, so every peer floats to UDP 4500 and
+    /// uses UDP-encapsulated ESP (no raw ESP socket needed).
+    pub force_encapsulation: bool,
+    /// For Windows peers, repeat their NAT-D for our address so Windows never sees the
+    /// server as NATed (no AssumeUDPEncapsulationContextOnSendRule registry edit).
+    pub windows_nat_compat: bool,
+    /// Accept Aggressive Mode (off: it exposes the PSK hash to offline attack).
+    pub aggressive_mode: bool,
+    /// Announce DPD (RFC 3706) and answer R-U-THERE.
+    pub dpd: bool,
+    /// Longest ISAKMP SA lifetime we accept (longer proposals are shortened).
+    pub ike_lifetime_max: Duration,
+    /// Longest ESP SA lifetime we accept (longer proposals get RESPONDER-LIFETIME).
+    pub child_lifetime_max: Duration,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Initiator retransmission.
+    pub retransmit: Retransmit,
+    /// Start Quick Mode rekeys as responder (off: NATed Windows rejects them).
+    pub responder_rekey: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            provider: &RUSTCRYPTO,
+            legacy: false,
+            ike_ciphers: vec![
+                CipherAlg::Aes256,
+                CipherAlg::Aes192,
+                CipherAlg::Aes128,
+                CipherAlg::TripleDes,
+            ],
+            ike_hashes: vec![
+                HashAlg::Sha1,
+                HashAlg::Sha256,
+                HashAlg::Sha384,
+                HashAlg::Sha512,
+                HashAlg::Md5,
+            ],
+            groups: vec![
+                DhGroup::Ecp384,
+                DhGroup::Ecp256,
+                DhGroup::Modp2048,
+                DhGroup::Modp3072,
+                DhGroup::Modp4096,
+                DhGroup::Modp1536,
+                DhGroup::Modp1024,
+            ],
+            esp_encryptions: vec![
+                esp::Encryption::AesGcm16_256,
+                esp::Encryption::AesGcm16_128,
+                esp::Encryption::AesCbc256,
+                esp::Encryption::AesCbc192,
+                esp::Encryption::AesCbc128,
+                esp::Encryption::TripleDesCbc,
+            ],
+            esp_integrities: vec![
+                esp::Integrity::HmacSha1_96,
+                esp::Integrity::HmacSha256_128,
+                esp::Integrity::HmacSha384_192,
+                esp::Integrity::HmacSha512_256,
+                esp::Integrity::HmacMd5_96,
+            ],
+            force_encapsulation: true,
+            windows_nat_compat: true,
+            aggressive_mode: false,
+            dpd: true,
+            ike_lifetime_max: Duration::from_secs(24 * 3600),
+            child_lifetime_max: Duration::from_secs(8 * 3600),
+            limits: Limits::default(),
+            retransmit: Retransmit::default(),
+            responder_rekey: false,
+        }
+    }
+}
+
+impl Config {
+    /// Why a phase-1 cipher is refused, if it is.
+    pub fn refuse_cipher(&self, c: CipherAlg) -> Option<&'static str> {
+        if !self.ike_ciphers.contains(&c) {
+            Some("cipher not in the allow-list")
+        } else if c == CipherAlg::TripleDes && !self.legacy {
+            Some("3DES needs `legacy`")
+        } else {
+            None
+        }
+    }
+
+    /// Why a hash is refused, if it is.
+    pub fn refuse_hash(&self, h: HashAlg) -> Option<&'static str> {
+        if !self.ike_hashes.contains(&h) {
+            Some("hash not in the allow-list")
+        } else if h == HashAlg::Md5 && !self.legacy {
+            Some("MD5 needs `legacy`")
+        } else {
+            None
+        }
+    }
+
+    /// Why a DH group is refused, if it is.
+    pub fn refuse_group(&self, g: DhGroup) -> Option<&'static str> {
+        if !self.groups.contains(&g) {
+            Some("group not in the allow-list")
+        } else if g.is_legacy() && !self.legacy {
+            Some("MODP 1024/1536 need `legacy`")
+        } else {
+            None
+        }
+    }
+
+    /// Why an ESP encryption is refused, if it is.
+    pub fn refuse_esp_encryption(&self, e: esp::Encryption) -> Option<&'static str> {
+        if !self.esp_encryptions.contains(&e) {
+            Some("ESP encryption not in the allow-list")
+        } else if e == esp::Encryption::TripleDesCbc && !self.legacy {
+            Some("ESP 3DES needs `legacy`")
+        } else {
+            None
+        }
+    }
+
+    /// Why an ESP integrity is refused, if it is.
+    pub fn refuse_esp_integrity(&self, i: esp::Integrity) -> Option<&'static str> {
+        if i == esp::Integrity::None {
+            return None;
+        }
+        if !self.esp_integrities.contains(&i) {
+            Some("ESP integrity not in the allow-list")
+        } else if i == esp::Integrity::HmacMd5_96 && !self.legacy {
+            Some("HMAC-MD5 needs `legacy`")
+        } else {
+            None
+        }
+    }
+}

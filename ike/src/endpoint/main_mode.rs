@@ -1,0 +1,723 @@
+//! Main Mode (RFC 2409 §5) with pre-shared keys, both roles, with NAT-T (RFC 3947).
+//!
+//! ```text
+//! Initiator                         Responder
+//! HDR, SA, VID...              -->
+//!                              <--  HDR, SA, VID...
+//! HDR, KE, Ni, NAT-D, NAT-D    -->
+//!                              <--  HDR, KE, Nr, NAT-D, NAT-D
+//! HDR*, IDii, HASH_I [, N]     -->  (UDP 4500 once NAT-T floats)
+//!                              <--  HDR*, IDir, HASH_R
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::sa::{
+    Established, IkeSa, InitSentKe, InitSentSa, Keyed, Pending, Profile, RespAwaitKe, Role, State,
+};
+use super::{
+    Endpoint, Event, IkeSaId, Path, checked_chain, encode_payloads, header_for, open, seal,
+};
+use crate::crypto::HashAlg;
+use crate::crypto::keys::{self, Phase1Keys};
+use crate::error::{Error, PeerMisbehaved};
+use crate::msgs::vendor::{self, NattVersion};
+use crate::msgs::{
+    self, Chain, Cookie, DOI_IPSEC, ExchangeType, Header, IdPayload, NotifyPayload, NotifyType,
+    Payload, PayloadType, ProtocolId, SaPayload,
+};
+use crate::phase1::auth::{self, HashInput};
+use crate::proposal;
+
+/// Nonce length we send.
+const NONCE_LEN: usize = 32;
+
+/// NAT-D = HASH(CKY-I | CKY-R | IP | port) with the negotiated hash (RFC 3947 §3.2).
+fn natd(
+    p: &dyn crate::crypto::CryptoProvider,
+    hash: HashAlg,
+    ci: Cookie,
+    cr: Cookie,
+    addr: SocketAddr,
+) -> Vec<u8> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    p.hash(hash, &[&ci.0, &cr.0, &ip, &addr.port().to_be_bytes()])
+}
+
+fn find<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Option<&'a msgs::RawPayload<'a>> {
+    chain.payloads.iter().find(|p| p.ty == ty)
+}
+
+fn require<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Result<&'a [u8], Error> {
+    find(chain, ty)
+        .map(|p| p.body)
+        .ok_or(Error::PeerMisbehaved(PeerMisbehaved::MissingPayload(ty)))
+}
+
+fn nonce(chain: &Chain<'_>) -> Result<Vec<u8>, Error> {
+    let n = require(chain, PayloadType::Nonce)?;
+    if !(8..=256).contains(&n.len()) {
+        return Err(PeerMisbehaved::BadNonce.into());
+    }
+    Ok(n.to_vec())
+}
+
+fn natd_payloads<'a>(chain: &Chain<'a>) -> Vec<&'a [u8]> {
+    chain
+        .payloads
+        .iter()
+        .filter(|p| matches!(p.ty, PayloadType::NatD | PayloadType::NatDDraft))
+        .map(|p| p.body)
+        .collect()
+}
+
+/// The phase-1 ID we send: our address, protocol and port zero.
+fn our_id(path: &Path) -> IdPayload {
+    IdPayload::address(path.local.ip(), 0, 0)
+}
+
+fn id_bytes(id: &IdPayload) -> Vec<u8> {
+    let mut b = Vec::new();
+    id.encode(&mut wire::Writer::new(&mut b));
+    b
+}
+
+impl Endpoint {
+    /// The first Main Mode message: limits, proposal choice, and the stored answer for a
+    /// retransmission (same responder cookie).
+    pub(super) fn responder_main_mode_1(
+        &mut self,
+        now: Instant,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if header.message_id.0 != 0 || header.flags.encrypted() {
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "first message encrypted or with a message ID",
+            )
+            .into());
+        }
+        if let Some(id) = self.by_icookie.get(&(path.remote, header.icookie)).copied()
+            && let Some(sa) = self.sas.get(&id)
+        {
+            if sa.last_request.as_deref() == Some(data)
+                && let Some(resp) = sa.last_response.clone()
+            {
+                self.stats.retransmits_answered += 1;
+                self.send(path, resp);
+                return Ok(());
+            }
+            return Err(
+                PeerMisbehaved::UnexpectedMessage("new first message with a known cookie").into(),
+            );
+        }
+        let chain = checked_chain(header.next_payload, body)?;
+        wire::Reader::new(body.get(chain.end..).unwrap_or_default()).finish("message")?;
+        let sa_raw = chain
+            .payloads
+            .first()
+            .filter(|p| p.ty == PayloadType::Sa)
+            .ok_or(PeerMisbehaved::MissingPayload(PayloadType::Sa))?;
+        let sa_payload = SaPayload::decode(sa_raw.body)?;
+        // Limits, before anything is allocated or computed.
+        let half_open = self.sas.values().filter(|s| !s.is_established()).count();
+        if half_open >= self.config.limits.half_open {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs"));
+        }
+        let ip = path.remote.ip();
+        let from_source: Vec<bool> = self
+            .sas
+            .values()
+            .filter(|s| s.path.remote.ip() == ip || s.first_path.remote.ip() == ip)
+            .map(IkeSa::is_established)
+            .collect();
+        if from_source.len() >= self.config.limits.sas_per_source {
+            return Err(Error::LimitExceeded("ISAKMP SAs per source"));
+        }
+        if from_source.iter().filter(|e| !**e).count() >= self.config.limits.half_open_per_source {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs per source"));
+        }
+        if !self.rate_ok(now, ip) {
+            return Err(Error::LimitExceeded(
+                "new exchanges per second from one source",
+            ));
+        }
+        let (suite, reply_sa) = match proposal::select_phase1(&self.config, &sa_payload) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!(peer = %path.remote, "no acceptable Main Mode proposal");
+                self.send_plain_notify(
+                    path,
+                    header.icookie,
+                    Cookie::ZERO,
+                    NotifyType::NoProposalChosen,
+                );
+                return Err(e);
+            }
+        };
+        let mut vendor = vendor::PeerVendor::default();
+        for p in chain
+            .payloads
+            .iter()
+            .filter(|p| p.ty == PayloadType::VendorId)
+        {
+            vendor.observe(p.body);
+        }
+        let rcookie = self.random_cookie();
+        let id = self.alloc_id();
+        let mut sa = IkeSa::new(id, Role::Responder, path, header.icookie, rcookie);
+        sa.vendor = vendor;
+        sa.half_open_deadline = Some(now + self.config.limits.half_open_timeout);
+        let mut payloads = vec![Payload::Sa(reply_sa)];
+        match vendor.natt {
+            Some(NattVersion::Rfc3947) => {
+                payloads.push(Payload::VendorId(vendor::NATT_RFC3947.to_vec()))
+            }
+            Some(NattVersion::Draft) => {
+                // Answer with the draft ID the peer sent (Windows: draft-02\n).
+                let sent = chain
+                    .payloads
+                    .iter()
+                    .find(|p| {
+                        p.ty == PayloadType::VendorId
+                            && [
+                                vendor::NATT_DRAFT_02N,
+                                vendor::NATT_DRAFT_02,
+                                vendor::NATT_DRAFT_03,
+                            ]
+                            .iter()
+                            .any(|v| v.as_slice() == p.body)
+                    })
+                    .map(|p| p.body.to_vec());
+                payloads.extend(sent.map(Payload::VendorId));
+            }
+            None => {}
+        }
+        if self.config.dpd {
+            payloads.push(Payload::VendorId(vendor::DPD.to_vec()));
+        }
+        let msg = msgs::Message {
+            header: header_for(&sa, ExchangeType::IdentityProtection, 0),
+            body: msgs::Body::Plain(payloads),
+        };
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        sa.state = State::RespAwaitKe(Box::new(RespAwaitKe {
+            suite,
+            sai_b: sa_raw.body.to_vec(),
+        }));
+        sa.last_request = Some(data.to_vec());
+        sa.last_response = Some(out.clone());
+        self.by_cookies.insert((sa.icookie, sa.rcookie), id);
+        self.by_icookie.insert((path.remote, sa.icookie), id);
+        self.sas.insert(id, sa);
+        tracing::debug!(peer = %path.remote, ?suite, "Main Mode 1 accepted");
+        self.send(path, out);
+        Ok(())
+    }
+
+    pub(super) fn main_mode(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        match &sa.state {
+            State::RespAwaitKe(_) => self.responder_mm3(sa, path, data, header, body),
+            State::RespAwaitAuth(_) => self.responder_mm5(now, sa, path, data, header, body),
+            State::InitSentSa(_) => self.initiator_mm2(now, sa, header, body),
+            State::InitSentKe(_) => self.initiator_mm4(now, sa, header, body),
+            State::InitSentAuth(_) => self.initiator_mm6(now, sa, header, body),
+            State::Established(_) => {
+                Err(PeerMisbehaved::UnexpectedMessage("Main Mode after establishment").into())
+            }
+        }
+    }
+
+    fn plain_chain<'a>(header: &Header, body: &'a [u8]) -> Result<Chain<'a>, Error> {
+        if header.flags.encrypted() {
+            return Err(PeerMisbehaved::UnexpectedMessage("encrypted key exchange message").into());
+        }
+        let chain = checked_chain(header.next_payload, body)?;
+        wire::Reader::new(body.get(chain.end..).unwrap_or_default()).finish("message")?;
+        Ok(chain)
+    }
+
+    fn responder_mm3(
+        &mut self,
+        sa: &mut IkeSa,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let State::RespAwaitKe(st) = &sa.state else {
+            return Ok(());
+        };
+        let chain = Self::plain_chain(header, body)?;
+        let gxi = require(&chain, PayloadType::Ke)?;
+        if gxi.len() != st.suite.group.public_len() {
+            return Err(PeerMisbehaved::BadKeLength.into());
+        }
+        let ni = nonce(&chain)?;
+        let psk = self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?;
+        let p = self.provider();
+        let dh = p.dh_generate(st.suite.group, &mut self.rng);
+        let gxy = dh.agree(gxi).map_err(Error::InvalidKeyInformation)?;
+        let nr = self.random_vec(NONCE_LEN);
+        let skeyid = keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &ni, &nr);
+        let k = Phase1Keys::derive(
+            p,
+            st.suite.hash,
+            st.suite.cipher,
+            skeyid,
+            gxy.as_bytes(),
+            &sa.icookie.0,
+            &sa.rcookie.0,
+        );
+        let gxr = dh.public().to_vec();
+        let iv = keys::initial_iv(p, st.suite.hash, st.suite.cipher, gxi, &gxr);
+        let mut payloads = vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr)];
+        if let Some(natt) = sa.vendor.natt {
+            let draft = natt == NattVersion::Draft;
+            let theirs = natd_payloads(&chain);
+            let h = st.suite.hash;
+            let for_peer = if self.config.force_encapsulation {
+                // Deliberately wrong: the peer concludes it is behind a NAT and floats.
+                natd(
+                    p,
+                    h,
+                    sa.icookie,
+                    sa.rcookie,
+                    SocketAddr::new(path.remote.ip(), 0),
+                )
+            } else {
+                natd(p, h, sa.icookie, sa.rcookie, path.remote)
+            };
+            let for_us = match theirs.first() {
+                Some(first) if sa.vendor.windows && self.config.windows_nat_compat => {
+                    first.to_vec()
+                }
+                _ => natd(p, h, sa.icookie, sa.rcookie, path.local),
+            };
+            let peer_hash = natd(p, h, sa.icookie, sa.rcookie, path.remote);
+            let peer_natted = !theirs.iter().skip(1).any(|x| *x == peer_hash.as_slice());
+            let we_natted = theirs
+                .first()
+                .is_some_and(|x| *x != natd(p, h, sa.icookie, sa.rcookie, path.local).as_slice());
+            sa.udp_encap = self.config.force_encapsulation || peer_natted || we_natted;
+            payloads.push(Payload::NatD {
+                draft,
+                hash: for_peer,
+            });
+            payloads.push(Payload::NatD {
+                draft,
+                hash: for_us,
+            });
+        }
+        let msg = msgs::Message {
+            header: header_for(sa, ExchangeType::IdentityProtection, 0),
+            body: msgs::Body::Plain(payloads),
+        };
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        let (suite, sai_b) = (st.suite, st.sai_b.clone());
+        sa.state = State::RespAwaitAuth(Box::new(Keyed {
+            suite,
+            sai_b,
+            keys: k,
+            iv,
+            gxi: gxi.to_vec(),
+            gxr,
+        }));
+        sa.psk = Some(psk);
+        sa.last_request = Some(data.to_vec());
+        sa.last_response = Some(out.clone());
+        self.send(path, out);
+        Ok(())
+    }
+
+    fn responder_mm5(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let State::RespAwaitAuth(st) = &sa.state else {
+            return Ok(());
+        };
+        let p = self.provider();
+        let (plain, next_iv) = open(p, &st.keys, &st.iv, header, body)?;
+        // With a wrong PSK the body decrypts to garbage: any failure from here on is an
+        // authentication failure.
+        let verified = (|| {
+            let chain = checked_chain(header.next_payload, &plain)
+                .map_err(|_| Error::AuthenticationFailed)?;
+            let idii = require(&chain, PayloadType::Id).map_err(|_| Error::AuthenticationFailed)?;
+            let hash =
+                require(&chain, PayloadType::Hash).map_err(|_| Error::AuthenticationFailed)?;
+            let input = HashInput {
+                gxi: &st.gxi,
+                gxr: &st.gxr,
+                cky_i: &sa.icookie.0,
+                cky_r: &sa.rcookie.0,
+                sai_b: &st.sai_b,
+            };
+            let expected = auth::hash_i(p, &st.keys, &input, idii);
+            let proof = auth::verify_hash(&expected, hash)?;
+            let id = IdPayload::decode(idii).map_err(|_| Error::AuthenticationFailed)?;
+            let initial_contact = chain.payloads.iter().any(|x| {
+                x.ty == PayloadType::Notify
+                    && NotifyPayload::decode(x.body)
+                        .is_ok_and(|n| n.notify_type == NotifyType::InitialContact)
+            });
+            Ok((proof, id, initial_contact))
+        })();
+        let (proof, peer_id, initial_contact) = match verified {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::info!(peer = %path.remote, "Main Mode authentication failed (wrong pre-shared key?)");
+                self.send_plain_notify(
+                    path,
+                    sa.icookie,
+                    sa.rcookie,
+                    NotifyType::AuthenticationFailed,
+                );
+                sa.dead = true;
+                return Err(e);
+            }
+        };
+        let mut iv = next_iv;
+        let me = our_id(&path);
+        let idir_b = id_bytes(&me);
+        let input = HashInput {
+            gxi: &st.gxi,
+            gxr: &st.gxr,
+            cky_i: &sa.icookie.0,
+            cky_r: &sa.rcookie.0,
+            sai_b: &st.sai_b,
+        };
+        let hash_r = auth::hash_r(p, &st.keys, &input, &idir_b);
+        let chain = encode_payloads(&[Payload::Id(me), Payload::Hash(hash_r.as_bytes().to_vec())]);
+        let out = seal(
+            p,
+            &st.keys,
+            &mut iv,
+            header_for(sa, ExchangeType::IdentityProtection, 0),
+            PayloadType::Id,
+            &chain,
+        );
+        let (suite, keys) = (st.suite, st.keys.clone());
+        sa.state = State::Established(Box::new(Established {
+            keys,
+            p1_last: iv,
+            _auth: proof,
+            dpd_seq: 0,
+        }));
+        sa.path = path;
+        sa.peer_id = Some(peer_id.clone());
+        sa.expires = Some(now + suite.lifetime);
+        sa.last_request = Some(data.to_vec());
+        sa.last_response = Some(out.clone());
+        self.by_icookie.remove(&(sa.first_path.remote, sa.icookie));
+        self.stats.ike_sas_established += 1;
+        self.send(path, out);
+        self.events.push_back(Event::IkeSaUp {
+            ike: sa.id,
+            path,
+            peer_id,
+        });
+        if initial_contact {
+            self.initial_contact(sa);
+        }
+        Ok(())
+    }
+
+    /// INITIAL-CONTACT: the peer rebooted; every other ISAKMP SA from the same address
+    /// and port, and its ESP SAs, is gone.
+    pub(super) fn initial_contact(&mut self, sa: &IkeSa) {
+        let others: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|o| o.id != sa.id && o.path.remote == sa.path.remote)
+            .map(|o| o.id)
+            .collect();
+        for id in others {
+            if let Some(mut o) = self.sas.remove(&id) {
+                self.kill(&mut o, super::DownReason::InitialContact);
+                self.forget(&o);
+            }
+        }
+    }
+
+    /// Starts Main Mode toward `path.remote` with `profile`; the PSK comes from the
+    /// endpoint's [`crate::PskStore`]. Quick Mode follows automatically.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        path: Path,
+        profile: Profile,
+    ) -> Result<IkeSaId, Error> {
+        let psk = self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?;
+        let icookie = self.random_cookie();
+        let id = self.alloc_id();
+        let mut sa = IkeSa::new(id, Role::Initiator, path, icookie, Cookie::ZERO);
+        let offer = proposal::phase1_offer(&profile.ike);
+        let mut sai_b = Vec::new();
+        offer.encode(&mut wire::Writer::new(&mut sai_b));
+        let mut payloads = vec![Payload::Sa(offer)];
+        payloads.extend(profile.vendor_ids.iter().cloned().map(Payload::VendorId));
+        let msg = msgs::Message {
+            header: header_for(&sa, ExchangeType::IdentityProtection, 0),
+            body: msgs::Body::Plain(payloads),
+        };
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        sa.state = State::InitSentSa(Box::new(InitSentSa {
+            offered: profile.ike.clone(),
+            sai_b,
+        }));
+        sa.profile = Some(Box::new(profile));
+        sa.psk = Some(psk);
+        sa.half_open_deadline = Some(
+            now + self
+                .config
+                .limits
+                .half_open_timeout
+                .max(self.total_retransmit_time()),
+        );
+        self.request(now, &mut sa, path, out);
+        self.by_cookies.insert((icookie, Cookie::ZERO), id);
+        self.sas.insert(id, sa);
+        Ok(id)
+    }
+
+    fn total_retransmit_time(&self) -> std::time::Duration {
+        let r = &self.config.retransmit;
+        (0..r.tries)
+            .map(|i| r.initial * 2u32.saturating_pow(i))
+            .sum()
+    }
+
+    /// Sends a phase-1 request and arms its retransmission.
+    fn request(&mut self, now: Instant, sa: &mut IkeSa, path: Path, bytes: Vec<u8>) {
+        let timeout = self.config.retransmit.initial;
+        sa.pending = Some(Pending {
+            bytes: bytes.clone(),
+            path,
+            sends: 1,
+            next: now + timeout,
+            timeout,
+        });
+        self.send(path, bytes);
+    }
+
+    fn initiator_mm2(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let State::InitSentSa(st) = &sa.state else {
+            return Ok(());
+        };
+        let chain = Self::plain_chain(header, body)?;
+        let sa_b = require(&chain, PayloadType::Sa)?;
+        let reply = SaPayload::decode(sa_b)?;
+        let suite = proposal::accept_phase1_reply(&self.config, &st.offered, &reply)?;
+        if header.rcookie.is_zero() {
+            return Err(PeerMisbehaved::UnexpectedMessage("responder cookie is zero").into());
+        }
+        for p in chain
+            .payloads
+            .iter()
+            .filter(|p| p.ty == PayloadType::VendorId)
+        {
+            sa.vendor.observe(p.body);
+        }
+        let sai_b = st.sai_b.clone();
+        self.by_cookies.remove(&(sa.icookie, Cookie::ZERO));
+        sa.rcookie = header.rcookie;
+        self.by_cookies.insert((sa.icookie, sa.rcookie), sa.id);
+        let p = self.provider();
+        let dh = p.dh_generate(suite.group, &mut self.rng);
+        let ni = self.random_vec(NONCE_LEN);
+        let mut payloads = vec![
+            Payload::Ke(dh.public().to_vec()),
+            Payload::Nonce(ni.clone()),
+        ];
+        if let Some(natt) = sa.vendor.natt {
+            let draft = natt == NattVersion::Draft;
+            payloads.push(Payload::NatD {
+                draft,
+                hash: natd(p, suite.hash, sa.icookie, sa.rcookie, sa.path.remote),
+            });
+            payloads.push(Payload::NatD {
+                draft,
+                hash: natd(p, suite.hash, sa.icookie, sa.rcookie, sa.path.local),
+            });
+        }
+        let msg = msgs::Message {
+            header: header_for(sa, ExchangeType::IdentityProtection, 0),
+            body: msgs::Body::Plain(payloads),
+        };
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        sa.state = State::InitSentKe(Box::new(InitSentKe {
+            suite,
+            sai_b,
+            dh,
+            ni,
+        }));
+        let path = sa.path;
+        self.request(now, sa, path, out);
+        Ok(())
+    }
+
+    fn initiator_mm4(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let State::InitSentKe(st) = &sa.state else {
+            return Ok(());
+        };
+        let chain = Self::plain_chain(header, body)?;
+        let gxr = require(&chain, PayloadType::Ke)?;
+        if gxr.len() != st.suite.group.public_len() {
+            return Err(PeerMisbehaved::BadKeLength.into());
+        }
+        let nr = nonce(&chain)?;
+        let p = self.provider();
+        let gxy = st.dh.agree(gxr).map_err(Error::InvalidKeyInformation)?;
+        let psk = sa.psk.clone().ok_or(Error::NoPsk)?;
+        let skeyid = keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &st.ni, &nr);
+        let k = Phase1Keys::derive(
+            p,
+            st.suite.hash,
+            st.suite.cipher,
+            skeyid,
+            gxy.as_bytes(),
+            &sa.icookie.0,
+            &sa.rcookie.0,
+        );
+        let gxi = st.dh.public().to_vec();
+        let mut iv = keys::initial_iv(p, st.suite.hash, st.suite.cipher, &gxi, gxr);
+        if sa.vendor.natt.is_some() {
+            let theirs = natd_payloads(&chain);
+            let h = st.suite.hash;
+            let me = natd(p, h, sa.icookie, sa.rcookie, sa.path.local);
+            let them = natd(p, h, sa.icookie, sa.rcookie, sa.path.remote);
+            let we_natted = theirs.first().is_none_or(|x| *x != me.as_slice());
+            let they_natted = !theirs.iter().skip(1).any(|x| *x == them.as_slice());
+            if we_natted || they_natted {
+                // Float to UDP 4500 (RFC 3947 §4).
+                sa.udp_encap = true;
+                sa.path.local.set_port(4500);
+                sa.path.remote.set_port(4500);
+            }
+        }
+        let me = our_id(&sa.path);
+        let idii_b = id_bytes(&me);
+        let input = HashInput {
+            gxi: &gxi,
+            gxr,
+            cky_i: &sa.icookie.0,
+            cky_r: &sa.rcookie.0,
+            sai_b: &st.sai_b,
+        };
+        let hash_i = auth::hash_i(p, &k, &input, &idii_b);
+        let mut payloads = vec![Payload::Id(me), Payload::Hash(hash_i.as_bytes().to_vec())];
+        if sa.profile.as_ref().is_some_and(|pr| pr.initial_contact) {
+            payloads.push(Payload::Notify(NotifyPayload {
+                doi: DOI_IPSEC,
+                protocol: ProtocolId::Isakmp,
+                notify_type: NotifyType::InitialContact,
+                spi: [sa.icookie.0, sa.rcookie.0].concat(),
+                data: Vec::new(),
+            }));
+        }
+        let chain_b = encode_payloads(&payloads);
+        let out = seal(
+            p,
+            &k,
+            &mut iv,
+            header_for(sa, ExchangeType::IdentityProtection, 0),
+            PayloadType::Id,
+            &chain_b,
+        );
+        let (suite, sai_b) = (st.suite, st.sai_b.clone());
+        sa.state = State::InitSentAuth(Box::new(Keyed {
+            suite,
+            sai_b,
+            keys: k,
+            iv,
+            gxi,
+            gxr: gxr.to_vec(),
+        }));
+        let path = sa.path;
+        self.request(now, sa, path, out);
+        Ok(())
+    }
+
+    fn initiator_mm6(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let State::InitSentAuth(st) = &sa.state else {
+            return Ok(());
+        };
+        let p = self.provider();
+        let (plain, next_iv) = open(p, &st.keys, &st.iv, header, body)?;
+        let chain =
+            checked_chain(header.next_payload, &plain).map_err(|_| Error::AuthenticationFailed)?;
+        let idir = require(&chain, PayloadType::Id)?;
+        let hash = require(&chain, PayloadType::Hash)?;
+        let input = HashInput {
+            gxi: &st.gxi,
+            gxr: &st.gxr,
+            cky_i: &sa.icookie.0,
+            cky_r: &sa.rcookie.0,
+            sai_b: &st.sai_b,
+        };
+        let expected = auth::hash_r(p, &st.keys, &input, idir);
+        let proof = auth::verify_hash(&expected, hash)?;
+        let peer_id = IdPayload::decode(idir)?;
+        let (suite, keys) = (st.suite, st.keys.clone());
+        sa.state = State::Established(Box::new(Established {
+            keys,
+            p1_last: next_iv,
+            _auth: proof,
+            dpd_seq: 0,
+        }));
+        sa.pending = None;
+        sa.peer_id = Some(peer_id.clone());
+        sa.expires = Some(now + suite.lifetime);
+        self.stats.ike_sas_established += 1;
+        self.events.push_back(Event::IkeSaUp {
+            ike: sa.id,
+            path: sa.path,
+            peer_id,
+        });
+        self.start_quick_mode(now, sa, false);
+        Ok(())
+    }
+}

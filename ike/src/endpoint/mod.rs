@@ -1,0 +1,547 @@
+//! The [`Endpoint`]: many ISAKMP SAs, as responder and as initiator, driven sans-IO.
+//!
+//! Inputs: [`Endpoint::handle_datagram`], [`Endpoint::handle_timeout`] and the commands
+//! ([`Endpoint::connect`], [`Endpoint::delete_child_sa`], [`Endpoint::close`]). Outputs,
+//! drained in this order after every input: [`Endpoint::poll_transmit`],
+//! [`Endpoint::poll_timeout`], [`Endpoint::poll_event`].
+
+mod informational;
+mod main_mode;
+mod quick_mode;
+mod sa;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use wire::random::SecureRandom;
+
+use crate::config::{Config, PskStore};
+use crate::crypto::keys::Phase1Keys;
+use crate::crypto::{CryptoProvider, Secret};
+use crate::error::{Error, PeerMisbehaved};
+use crate::msgs::{
+    self, Chain, Cookie, DOI_IPSEC, ExchangeType, Flags, Header, IdPayload, MessageId,
+    NotifyPayload, NotifyType, Payload, PayloadType, ProtocolId,
+};
+pub use crate::proposal::Encapsulation;
+use sa::{IkeSa, State};
+pub use sa::{Profile, windows_vendor_ids};
+
+/// The addresses of a datagram: our local address (port 500 or 4500) and the peer's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Path {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+impl Path {
+    /// True when this path is UDP 4500 (the caller adds the 4-byte non-ESP marker).
+    pub fn is_nat_t(&self) -> bool {
+        self.local.port() == 4500 || self.remote.port() == 4500
+    }
+}
+
+/// A datagram to send; its bytes were appended to the caller's buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transmit {
+    /// Where to send it from and to.
+    pub path: Path,
+    /// Prepend the 4-byte zero non-ESP marker (UDP 4500, RFC 3948 §2.2). The marker is
+    /// NOT in the buffer.
+    pub non_esp_marker: bool,
+}
+
+/// Identifies one ISAKMP SA of this endpoint.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+/// An ESP SA pair that is ready for traffic.
+#[derive(Clone, Debug)]
+pub struct ChildSa {
+    /// The ISAKMP SA that negotiated it.
+    pub ike: IkeSaId,
+    /// The peer's address and port and ours (UDP 4500 for UDP encapsulation).
+    pub path: Path,
+    /// The SA the peer sends on (our SPI).
+    pub inbound: esp::SaParams,
+    /// The SA we send on (the peer's SPI).
+    pub outbound: esp::SaParams,
+    /// Plain or UDP-encapsulated ESP.
+    pub encapsulation: Encapsulation,
+    /// The peer's original address from its NAT-OA (the source address its transport
+    /// checksums were computed with), when it sent one.
+    pub nat_oa: Option<IpAddr>,
+    /// The peer's phase-1 identity.
+    pub peer_id: Option<IdPayload>,
+    /// Traffic selector of the peer (IDci for the responder).
+    pub peer_ts: Option<IdPayload>,
+    /// Negotiated lifetime.
+    pub lifetime: Duration,
+    /// Negotiated lifetime in kilobytes, if any.
+    pub life_kb: Option<u64>,
+    /// True when this SA replaces older ones of the same ISAKMP SA (a rekey): switch
+    /// outbound traffic to it after its first inbound packet.
+    pub rekey: bool,
+}
+
+/// Why an SA went down.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// The peer sent a DELETE.
+    DeletedByPeer,
+    /// We deleted it (command).
+    DeletedLocally,
+    /// Its lifetime ended.
+    Expired,
+    /// The exchange did not complete in time.
+    Timeout,
+    /// The peer sent INITIAL-CONTACT from a new ISAKMP SA.
+    InitialContact,
+    /// Authentication failed.
+    AuthenticationFailed,
+    /// The peer refused (an error notification).
+    Refused(NotifyType),
+}
+
+/// What happened, for the caller.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// An ISAKMP SA authenticated.
+    IkeSaUp {
+        /// The SA.
+        ike: IkeSaId,
+        /// Its path.
+        path: Path,
+        /// The peer's identity.
+        peer_id: IdPayload,
+    },
+    /// An ESP SA pair is ready. As responder this comes as soon as Quick Mode's second
+    /// message is sent: install the inbound SA at once (a peer may send on it before
+    /// its third message arrives).
+    ChildSaUp(ChildSa),
+    /// An ESP SA pair is gone.
+    ChildSaDown {
+        /// Its ISAKMP SA.
+        ike: IkeSaId,
+        /// Our SPI.
+        inbound_spi: esp::Spi,
+        /// The peer's SPI.
+        outbound_spi: esp::Spi,
+        /// Why.
+        reason: DownReason,
+    },
+    /// An ISAKMP SA is gone (its ESP SAs are reported separately).
+    IkeSaDown {
+        /// The SA.
+        ike: IkeSaId,
+        /// Its path.
+        path: Path,
+        /// Why.
+        reason: DownReason,
+    },
+    /// The peer stopped answering (initiator retransmissions exhausted).
+    PeerGone {
+        /// The path it was on.
+        path: Path,
+    },
+}
+
+/// Counters the gateway exports as metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handled.
+    pub rx: u64,
+    /// Datagrams sent.
+    pub tx: u64,
+    /// Malformed messages.
+    pub decode_errors: u64,
+    /// Messages for unknown ISAKMP SAs.
+    pub unknown_sa: u64,
+    /// Refused for lack of an acceptable proposal.
+    pub no_proposal_chosen: u64,
+    /// Phase-1 authentication failures.
+    pub auth_failures: u64,
+    /// Bad phase-2 / informational hashes.
+    pub bad_hashes: u64,
+    /// Other protocol errors.
+    pub protocol_errors: u64,
+    /// Refused by a limit before any DH.
+    pub limited: u64,
+    /// Retransmitted requests answered with the stored response.
+    pub retransmits_answered: u64,
+    /// Our own retransmissions (initiator).
+    pub retransmits_sent: u64,
+    /// ISAKMP SAs established.
+    pub ike_sas_established: u64,
+    /// ESP SA pairs established.
+    pub child_sas_established: u64,
+}
+
+/// The IKEv1 endpoint.
+pub struct Endpoint {
+    config: Config,
+    psk: Box<dyn PskStore>,
+    rng: Box<dyn SecureRandom>,
+    sas: HashMap<IkeSaId, IkeSa>,
+    by_cookies: HashMap<(Cookie, Cookie), IkeSaId>,
+    /// Responder half-open SAs by (peer, initiator cookie), to answer a retransmitted
+    /// first message with the same responder cookie.
+    by_icookie: HashMap<(SocketAddr, Cookie), IkeSaId>,
+    next_id: u64,
+    outbox: VecDeque<(Transmit, Vec<u8>)>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    /// New exchanges per source address in the current one-second window.
+    rate: HashMap<IpAddr, (Instant, u32)>,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("sas", &self.sas.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// A new endpoint.
+    pub fn new(config: Config, psk: Box<dyn PskStore>, rng: Box<dyn SecureRandom>) -> Self {
+        Self {
+            config,
+            psk,
+            rng,
+            sas: HashMap::new(),
+            by_cookies: HashMap::new(),
+            by_icookie: HashMap::new(),
+            next_id: 1,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            rate: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Number of ISAKMP SAs (any state).
+    pub fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    fn provider(&self) -> &'static dyn CryptoProvider {
+        self.config.provider
+    }
+
+    /// Handles one IKE datagram (for UDP 4500, the caller strips the non-ESP marker).
+    /// Errors are also counted in [`Endpoint::stats`]; the state is unchanged by a
+    /// refused message.
+    pub fn handle_datagram(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
+        self.stats.rx += 1;
+        let r = self.dispatch(now, path, data);
+        if let Err(e) = &r {
+            tracing::debug!(peer = %path.remote, error = %e, "IKE message refused");
+            match e {
+                Error::Decode(_) | Error::InvalidPayloadType(_) => self.stats.decode_errors += 1,
+                Error::UnknownSa => self.stats.unknown_sa += 1,
+                Error::NoProposalChosen => self.stats.no_proposal_chosen += 1,
+                Error::AuthenticationFailed | Error::NoPsk => self.stats.auth_failures += 1,
+                Error::PeerMisbehaved(PeerMisbehaved::BadHash) => self.stats.bad_hashes += 1,
+                Error::LimitExceeded(_) => self.stats.limited += 1,
+                _ => self.stats.protocol_errors += 1,
+            }
+        }
+        r
+    }
+
+    fn dispatch(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
+        let (header, body) = msgs::split(data)?;
+        if header.exchange == ExchangeType::IdentityProtection && header.rcookie.is_zero() {
+            return self.responder_main_mode_1(now, path, data, &header, body);
+        }
+        if header.exchange == ExchangeType::Aggressive {
+            return Err(Error::Unsupported("Aggressive Mode is disabled"));
+        }
+        let id = self.lookup(&header).ok_or(Error::UnknownSa)?;
+        let Some(mut sa) = self.sas.remove(&id) else {
+            return Err(Error::UnknownSa);
+        };
+        let r = self.dispatch_sa(now, &mut sa, path, data, &header, body);
+        self.reinsert(sa);
+        r
+    }
+
+    fn lookup(&mut self, h: &Header) -> Option<IkeSaId> {
+        if let Some(id) = self.by_cookies.get(&(h.icookie, h.rcookie)) {
+            return Some(*id);
+        }
+        // The initiator learns the responder cookie from the second message.
+        let id = *self.by_cookies.get(&(h.icookie, Cookie::ZERO))?;
+        let sa = self.sas.get_mut(&id)?;
+        if !matches!(sa.state, State::InitSentSa(_))
+            || h.exchange != ExchangeType::IdentityProtection
+        {
+            return None;
+        }
+        Some(id)
+    }
+
+    fn reinsert(&mut self, sa: IkeSa) {
+        if sa.dead {
+            self.forget(&sa);
+        } else {
+            self.sas.insert(sa.id, sa);
+        }
+    }
+
+    fn forget(&mut self, sa: &IkeSa) {
+        self.by_cookies.remove(&(sa.icookie, sa.rcookie));
+        self.by_cookies.remove(&(sa.icookie, Cookie::ZERO));
+        self.by_icookie.remove(&(sa.first_path.remote, sa.icookie));
+        self.sas.remove(&sa.id);
+    }
+
+    fn dispatch_sa(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        // A retransmitted request gets the stored response, without new crypto.
+        if header.message_id.0 == 0
+            && let (Some(req), Some(resp)) = (&sa.last_request, &sa.last_response)
+            && req.as_slice() == data
+        {
+            let resp = resp.clone();
+            self.stats.retransmits_answered += 1;
+            self.send(path, resp);
+            return Ok(());
+        }
+        match header.exchange {
+            ExchangeType::IdentityProtection => {
+                if header.message_id.0 != 0 {
+                    return Err(PeerMisbehaved::InvalidMessageId.into());
+                }
+                self.main_mode(now, sa, path, data, header, body)
+            }
+            ExchangeType::QuickMode => self.quick_mode(now, sa, path, data, header, body),
+            ExchangeType::Informational => self.informational(now, sa, path, header, body),
+            _ => Err(PeerMisbehaved::UnexpectedMessage("unsupported exchange type").into()),
+        }
+    }
+
+    /// Handles timers: retransmissions, half-open and exchange timeouts, lifetimes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
+        for id in ids {
+            let Some(mut sa) = self.sas.remove(&id) else {
+                continue;
+            };
+            self.sa_timers(now, &mut sa);
+            self.reinsert(sa);
+        }
+        self.rate
+            .retain(|_, (start, _)| now.saturating_duration_since(*start) < Duration::from_secs(2));
+    }
+
+    /// The next time [`Endpoint::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::next_timeout).min()
+    }
+
+    /// The next datagram to send: its bytes are appended to `buf`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let (t, bytes) = self.outbox.pop_front()?;
+        buf.extend_from_slice(&bytes);
+        Some(t)
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn send(&mut self, path: Path, bytes: Vec<u8>) {
+        self.stats.tx += 1;
+        self.outbox.push_back((
+            Transmit {
+                path,
+                non_esp_marker: path.is_nat_t(),
+            },
+            bytes,
+        ));
+    }
+
+    fn alloc_id(&mut self) -> IkeSaId {
+        let id = IkeSaId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn random_cookie(&mut self) -> Cookie {
+        loop {
+            let mut c = [0u8; 8];
+            self.rng.fill(&mut c);
+            if c != [0; 8] {
+                return Cookie(c);
+            }
+        }
+    }
+
+    fn random_vec(&mut self, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.rng.fill(&mut v);
+        v
+    }
+
+    /// Sends an unencrypted informational notification (used before keys exist, or when
+    /// the peer's keys are unusable: NO-PROPOSAL-CHOSEN, AUTHENTICATION-FAILED).
+    fn send_plain_notify(&mut self, path: Path, icookie: Cookie, rcookie: Cookie, ty: NotifyType) {
+        let header = Header {
+            icookie,
+            rcookie,
+            next_payload: PayloadType::Notify,
+            version: Header::VERSION,
+            exchange: ExchangeType::Informational,
+            flags: Flags(0),
+            message_id: MessageId(0),
+            length: 0,
+        };
+        let msg = msgs::Message {
+            header,
+            body: msgs::Body::Plain(vec![Payload::Notify(NotifyPayload {
+                doi: DOI_IPSEC,
+                protocol: ProtocolId::Isakmp,
+                notify_type: ty,
+                spi: [icookie.0, rcookie.0].concat(),
+                data: Vec::new(),
+            })]),
+        };
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        self.send(path, out);
+    }
+
+    fn rate_ok(&mut self, now: Instant, ip: IpAddr) -> bool {
+        let limit = self.config.limits.new_per_source_per_second;
+        let e = self.rate.entry(ip).or_insert((now, 0));
+        if now.saturating_duration_since(e.0) >= Duration::from_secs(1) {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= limit
+    }
+}
+
+/// Parses a payload chain and rejects unknown payload types (INVALID-PAYLOAD-TYPE).
+fn checked_chain(first: PayloadType, data: &[u8]) -> Result<Chain<'_>, Error> {
+    let chain = msgs::parse_chain(first, data)?;
+    for p in &chain.payloads {
+        if !p.ty.is_known() || matches!(p.ty, PayloadType::Proposal | PayloadType::Transform) {
+            return Err(Error::InvalidPayloadType(p.ty));
+        }
+    }
+    Ok(chain)
+}
+
+/// Encodes `payloads` as a chain.
+fn encode_payloads(payloads: &[Payload]) -> Vec<u8> {
+    let mut out = Vec::new();
+    msgs::encode_chain(payloads, &mut wire::Writer::new(&mut out));
+    out
+}
+
+/// A chain led by a HASH payload computed over the encoded rest.
+fn hashed_chain(rest: &[Payload], hash: impl FnOnce(&[u8]) -> Secret) -> Vec<u8> {
+    let rest_b = encode_payloads(rest);
+    let h = hash(&rest_b);
+    let next = rest.first().map_or(PayloadType::None, Payload::ty);
+    let mut out = Vec::new();
+    Payload::Hash(h.as_bytes().to_vec()).encode(next, &mut wire::Writer::new(&mut out));
+    out.extend_from_slice(&rest_b);
+    out
+}
+
+/// Builds an encrypted message: header, then `chain` padded to the block length and
+/// CBC-encrypted with `iv`; `iv` becomes the last ciphertext block.
+fn seal(
+    p: &dyn CryptoProvider,
+    keys: &Phase1Keys,
+    iv: &mut Vec<u8>,
+    mut header: Header,
+    first: PayloadType,
+    chain: &[u8],
+) -> Vec<u8> {
+    let block = keys.cipher.block_len();
+    let mut body = chain.to_vec();
+    let padded = body.len().div_ceil(block) * block;
+    body.resize(padded.max(block), 0);
+    // The key and IV lengths come from the negotiated cipher, so this cannot fail.
+    let _ = p.encrypt(keys.cipher, keys.enc_key.as_bytes(), iv, &mut body);
+    if let Some(last) = body.get(body.len() - block..) {
+        *iv = last.to_vec();
+    }
+    header.next_payload = first;
+    header.flags = Flags(header.flags.0 | Flags::ENCRYPTION);
+    let mut out = Vec::with_capacity(msgs::HEADER_LEN + body.len());
+    header.encode(&mut wire::Writer::new(&mut out));
+    out.extend_from_slice(&body);
+    msgs::header::patch_length(&mut out, 0);
+    out
+}
+
+/// Decrypts an encrypted body with `iv`; returns the plaintext and the next IV (the
+/// last ciphertext block), which the caller commits only if the message is accepted.
+fn open(
+    p: &dyn CryptoProvider,
+    keys: &Phase1Keys,
+    iv: &[u8],
+    header: &Header,
+    body: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    if !header.flags.encrypted() {
+        return Err(PeerMisbehaved::NotEncrypted.into());
+    }
+    let block = keys.cipher.block_len();
+    if body.is_empty() || !body.len().is_multiple_of(block) {
+        return Err(PeerMisbehaved::BadCiphertext.into());
+    }
+    let next_iv = body.get(body.len() - block..).unwrap_or_default().to_vec();
+    let mut plain = body.to_vec();
+    p.decrypt(keys.cipher, keys.enc_key.as_bytes(), iv, &mut plain)
+        .map_err(|_| PeerMisbehaved::BadCiphertext)?;
+    Ok((plain, next_iv))
+}
+
+/// The header of a message of `sa`.
+fn header_for(sa: &IkeSa, exchange: ExchangeType, mid: u32) -> Header {
+    Header {
+        icookie: sa.icookie,
+        rcookie: sa.rcookie,
+        next_payload: PayloadType::None,
+        version: Header::VERSION,
+        exchange,
+        flags: Flags(0),
+        message_id: MessageId(mid),
+        length: 0,
+    }
+}

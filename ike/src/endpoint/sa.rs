@@ -1,0 +1,389 @@
+//! Per-ISAKMP-SA state, initiator profiles, and the timers of one SA.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::{DownReason, Endpoint, Event, IkeSaId, Path};
+use crate::config::Psk;
+use crate::crypto::keys::Phase1Keys;
+use crate::crypto::{CipherAlg, DhGroup, DhPrivate, HashAlg};
+use crate::msgs::Cookie;
+use crate::msgs::IdPayload;
+use crate::msgs::vendor::{self, PeerVendor};
+use crate::phase1::auth::PeerAuthenticated;
+use crate::proposal::{EspOffer, Phase1Suite};
+
+/// Which side started the ISAKMP SA.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Role {
+    Initiator,
+    Responder,
+}
+
+/// A request we sent and retransmit until answered.
+pub(super) struct Pending {
+    pub(super) bytes: Vec<u8>,
+    pub(super) path: Path,
+    pub(super) sends: u32,
+    pub(super) next: Instant,
+    pub(super) timeout: Duration,
+}
+
+pub(super) struct RespAwaitKe {
+    pub(super) suite: Phase1Suite,
+    pub(super) sai_b: Vec<u8>,
+}
+
+pub(super) struct InitSentSa {
+    pub(super) offered: Vec<Phase1Suite>,
+    pub(super) sai_b: Vec<u8>,
+}
+
+pub(super) struct InitSentKe {
+    pub(super) suite: Phase1Suite,
+    pub(super) sai_b: Vec<u8>,
+    pub(super) dh: Box<dyn DhPrivate>,
+    pub(super) ni: Vec<u8>,
+}
+
+/// Phase 1 after the key exchange: keys exist, authentication pending.
+pub(super) struct Keyed {
+    pub(super) suite: Phase1Suite,
+    pub(super) sai_b: Vec<u8>,
+    pub(super) keys: Phase1Keys,
+    pub(super) iv: Vec<u8>,
+    pub(super) gxi: Vec<u8>,
+    pub(super) gxr: Vec<u8>,
+}
+
+pub(super) struct Established {
+    pub(super) keys: Phase1Keys,
+    /// The last CBC block of phase 1, the seed of every phase-2 IV.
+    pub(super) p1_last: Vec<u8>,
+    pub(super) _auth: PeerAuthenticated,
+    pub(super) dpd_seq: u32,
+}
+
+pub(super) enum State {
+    RespAwaitKe(Box<RespAwaitKe>),
+    RespAwaitAuth(Box<Keyed>),
+    InitSentSa(Box<InitSentSa>),
+    InitSentKe(Box<InitSentKe>),
+    InitSentAuth(Box<Keyed>),
+    Established(Box<Established>),
+}
+
+pub(super) enum QmState {
+    /// Responder: second message sent, the SA is already reported up.
+    RespAwait3 { inbound: esp::Spi },
+    /// Initiator: first message sent.
+    InitSent1 {
+        dh: Option<Box<dyn DhPrivate>>,
+        our_spi: [u8; 4],
+        rekey: bool,
+    },
+    /// Finished (kept to recognise retransmissions).
+    Done,
+}
+
+pub(super) struct QuickMode {
+    pub(super) iv: Vec<u8>,
+    pub(super) ni: Vec<u8>,
+    pub(super) nr: Vec<u8>,
+    pub(super) deadline: Instant,
+    pub(super) last_request: Option<Vec<u8>>,
+    pub(super) last_response: Option<Vec<u8>>,
+    pub(super) pending: Option<Pending>,
+    pub(super) state: QmState,
+}
+
+pub(super) struct Child {
+    pub(super) inbound: esp::Spi,
+    pub(super) outbound: esp::Spi,
+    pub(super) expires: Instant,
+    pub(super) rekey_at: Option<Instant>,
+}
+
+pub(super) struct IkeSa {
+    pub(super) id: IkeSaId,
+    pub(super) role: Role,
+    pub(super) path: Path,
+    pub(super) first_path: Path,
+    pub(super) icookie: Cookie,
+    pub(super) rcookie: Cookie,
+    pub(super) vendor: PeerVendor,
+    pub(super) state: State,
+    pub(super) dead: bool,
+    pub(super) last_request: Option<Vec<u8>>,
+    pub(super) last_response: Option<Vec<u8>>,
+    pub(super) pending: Option<Pending>,
+    pub(super) half_open_deadline: Option<Instant>,
+    pub(super) expires: Option<Instant>,
+    pub(super) udp_encap: bool,
+    pub(super) quick: HashMap<u32, QuickMode>,
+    pub(super) children: Vec<Child>,
+    pub(super) profile: Option<Box<Profile>>,
+    pub(super) psk: Option<Psk>,
+    pub(super) peer_id: Option<IdPayload>,
+    /// Quick Modes whose first message had the commit bit set.
+    pub(super) commit_mids: Vec<u32>,
+}
+
+impl IkeSa {
+    pub(super) fn new(
+        id: IkeSaId,
+        role: Role,
+        path: Path,
+        icookie: Cookie,
+        rcookie: Cookie,
+    ) -> Self {
+        Self {
+            id,
+            role,
+            path,
+            first_path: path,
+            icookie,
+            rcookie,
+            vendor: PeerVendor::default(),
+            state: State::InitSentSa(Box::new(InitSentSa {
+                offered: Vec::new(),
+                sai_b: Vec::new(),
+            })),
+            dead: false,
+            last_request: None,
+            last_response: None,
+            pending: None,
+            half_open_deadline: None,
+            expires: None,
+            udp_encap: false,
+            quick: HashMap::new(),
+            children: Vec::new(),
+            profile: None,
+            psk: None,
+            peer_id: None,
+            commit_mids: Vec::new(),
+        }
+    }
+
+    pub(super) fn is_established(&self) -> bool {
+        matches!(self.state, State::Established(_))
+    }
+
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        let mut t: Vec<Instant> = Vec::new();
+        t.extend(self.pending.as_ref().map(|p| p.next));
+        if !self.is_established() {
+            t.extend(self.half_open_deadline);
+        }
+        t.extend(self.expires);
+        for q in self.quick.values() {
+            t.push(q.deadline);
+            t.extend(q.pending.as_ref().map(|p| p.next));
+        }
+        for c in &self.children {
+            t.push(c.expires);
+            t.extend(c.rekey_at);
+        }
+        t.into_iter().min()
+    }
+}
+
+/// What an initiator proposes and announces: the shape of a client.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// A name for logs.
+    pub name: &'static str,
+    /// Main Mode transforms, in order.
+    pub ike: Vec<Phase1Suite>,
+    /// ESP transforms, in order.
+    pub esp: Vec<EspOffer>,
+    /// PFS group for Quick Mode, if any.
+    pub pfs: Option<DhGroup>,
+    /// Vendor IDs sent in the first message.
+    pub vendor_ids: Vec<Vec<u8>>,
+    /// Send INITIAL-CONTACT in the fifth Main Mode message.
+    pub initial_contact: bool,
+    /// Start a Quick Mode rekey at this fraction of the ESP lifetime (plus jitter).
+    pub rekey_fraction: f64,
+}
+
+fn p1(cipher: CipherAlg, hash: HashAlg, group: DhGroup) -> Phase1Suite {
+    Phase1Suite {
+        cipher,
+        hash,
+        group,
+        lifetime: Duration::from_secs(28_800),
+        life_kb: None,
+    }
+}
+
+fn esp_offer(e: esp::Encryption, i: esp::Integrity, secs: u64) -> Option<EspOffer> {
+    esp::Suite::new(e, i).ok().map(|suite| EspOffer {
+        suite,
+        lifetime: Duration::from_secs(secs),
+    })
+}
+
+impl Profile {
+    /// strongSwan 5.9 as in the captures: AES-256/128 with SHA-1 and MODP 2048, then the
+    /// MODP 1024 and 3DES fallbacks; ESP AES-256/AES-128/3DES with SHA-1, one hour.
+    pub fn linux() -> Self {
+        use CipherAlg::*;
+        use DhGroup::*;
+        use esp::Encryption as E;
+        Self {
+            name: "linux",
+            ike: vec![
+                p1(Aes256, HashAlg::Sha1, Modp2048),
+                p1(Aes128, HashAlg::Sha1, Modp2048),
+                p1(Aes256, HashAlg::Sha1, Modp1024),
+                p1(Aes128, HashAlg::Sha1, Modp1024),
+                p1(TripleDes, HashAlg::Sha1, Modp1024),
+            ],
+            esp: [E::AesCbc256, E::AesCbc128, E::TripleDesCbc]
+                .into_iter()
+                .filter_map(|e| esp_offer(e, esp::Integrity::HmacSha1_96, 3600))
+                .collect(),
+            pfs: None,
+            vendor_ids: vec![
+                vendor::XAUTH.to_vec(),
+                vendor::DPD.to_vec(),
+                [&vendor::FRAGMENTATION[..], &[0x80, 0, 0, 0]].concat(),
+                vendor::NATT_RFC3947.to_vec(),
+                vendor::NATT_DRAFT_02N.to_vec(),
+            ],
+            initial_contact: true,
+            rekey_fraction: 0.9,
+        }
+    }
+
+    /// Windows 10/11's built-in client: one proposal AES-256/SHA1/ECP-384,
+    /// AES-128/SHA1/ECP-256, AES-256/SHA1/MODP-2048, 3DES/SHA1/MODP-2048,
+    /// 3DES/SHA1/MODP-1024 (28800 s) and its vendor IDs.
+    pub fn windows() -> Self {
+        use CipherAlg::*;
+        use DhGroup::*;
+        use esp::Encryption as E;
+        Self {
+            name: "windows",
+            ike: vec![
+                p1(Aes256, HashAlg::Sha1, Ecp384),
+                p1(Aes128, HashAlg::Sha1, Ecp256),
+                p1(Aes256, HashAlg::Sha1, Modp2048),
+                p1(TripleDes, HashAlg::Sha1, Modp2048),
+                p1(TripleDes, HashAlg::Sha1, Modp1024),
+            ],
+            esp: [E::AesCbc256, E::AesCbc128, E::TripleDesCbc]
+                .into_iter()
+                .filter_map(|e| esp_offer(e, esp::Integrity::HmacSha1_96, 3600))
+                .collect(),
+            pfs: None,
+            vendor_ids: windows_vendor_ids(),
+            initial_contact: false,
+            rekey_fraction: 0.9,
+        }
+    }
+}
+
+/// The vendor IDs of Windows 10/11's first Main Mode message.
+pub fn windows_vendor_ids() -> Vec<Vec<u8>> {
+    vec![
+        [&vendor::MS_NT5_ISAKMPOAKLEY[..], &[0, 0, 0, 9]].concat(),
+        vendor::NATT_RFC3947.to_vec(),
+        vendor::NATT_DRAFT_02N.to_vec(),
+        [&vendor::FRAGMENTATION[..], &[0x80, 0, 0, 0]].concat(),
+        vendor::MS_NEGOTIATION_DISCOVERY.to_vec(),
+        vendor::MS_IKE_CGA_V1.to_vec(),
+        vendor::MS_INITIAL_CONTACT.to_vec(),
+    ]
+}
+
+impl Endpoint {
+    pub(super) fn sa_timers(&mut self, now: Instant, sa: &mut IkeSa) {
+        // Phase-1 retransmission (initiator).
+        if let Some(p) = &mut sa.pending
+            && now >= p.next
+        {
+            if p.sends >= self.config.retransmit.tries {
+                sa.pending = None;
+                sa.dead = true;
+                self.events.push_back(Event::IkeSaDown {
+                    ike: sa.id,
+                    path: sa.path,
+                    reason: DownReason::Timeout,
+                });
+                self.events.push_back(Event::PeerGone { path: sa.path });
+                return;
+            }
+            p.sends += 1;
+            p.timeout *= 2;
+            p.next = now + p.timeout;
+            let (path, bytes) = (p.path, p.bytes.clone());
+            self.stats.retransmits_sent += 1;
+            self.send(path, bytes);
+        }
+        if !sa.is_established()
+            && let Some(d) = sa.half_open_deadline
+            && now >= d
+        {
+            sa.dead = true;
+            if sa.role == Role::Initiator {
+                self.events.push_back(Event::IkeSaDown {
+                    ike: sa.id,
+                    path: sa.path,
+                    reason: DownReason::Timeout,
+                });
+            }
+            return;
+        }
+        if let Some(e) = sa.expires
+            && now >= e
+        {
+            self.kill(sa, DownReason::Expired);
+            return;
+        }
+        self.quick_mode_timers(now, sa);
+        // ESP lifetimes and initiator rekeys.
+        let mut i = 0;
+        while i < sa.children.len() {
+            let c = &mut sa.children[i];
+            if now >= c.expires {
+                let c = sa.children.remove(i);
+                self.events.push_back(Event::ChildSaDown {
+                    ike: sa.id,
+                    inbound_spi: c.inbound,
+                    outbound_spi: c.outbound,
+                    reason: DownReason::Expired,
+                });
+                continue;
+            }
+            if let Some(r) = c.rekey_at
+                && now >= r
+            {
+                c.rekey_at = None;
+                self.start_quick_mode(now, sa, true);
+            }
+            i += 1;
+        }
+    }
+
+    /// Ends an ISAKMP SA and all its ESP SAs (events, no messages).
+    pub(super) fn kill(&mut self, sa: &mut IkeSa, reason: DownReason) {
+        for c in sa.children.drain(..) {
+            self.events.push_back(Event::ChildSaDown {
+                ike: sa.id,
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
+                reason,
+            });
+        }
+        if sa.is_established() || sa.role == Role::Initiator {
+            self.events.push_back(Event::IkeSaDown {
+                ike: sa.id,
+                path: sa.path,
+                reason,
+            });
+        }
+        sa.dead = true;
+    }
+}

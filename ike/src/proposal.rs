@@ -1,0 +1,530 @@
+//! Proposal selection against the allow-list (responder) and proposal building
+//! (initiator), for phase 1 (ISAKMP) and phase 2 (ESP).
+//!
+//! The responder walks every proposal and transform in the peer's order and takes the
+//! first acceptable one; each refused transform is logged at info with the reason, so an
+//! admin can see why a client failed.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::crypto::{CipherAlg, DhGroup, HashAlg};
+use crate::error::Error;
+use crate::msgs::{
+    Attribute, AuthMethod, DOI_IPSEC, DhGroupId, EncapsulationMode, EspAuthAlg, EspTransformId,
+    IkeEncryption, IkeHash, IpsecAttr, KEY_IKE, LifeType, Phase1Attr, Proposal, ProtocolId,
+    SIT_IDENTITY_ONLY, SaPayload, Transform,
+};
+
+/// Default ISAKMP SA lifetime when the proposal names none (RFC 2407: 8 hours).
+pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(28_800);
+/// Default ESP SA lifetime when the proposal names none (RFC 2407 §4.5: 8 hours).
+pub const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(28_800);
+
+/// A chosen phase-1 suite.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Phase1Suite {
+    /// Cipher.
+    pub cipher: CipherAlg,
+    /// Hash (and PRF).
+    pub hash: HashAlg,
+    /// DH group.
+    pub group: DhGroup,
+    /// Lifetime in seconds.
+    pub lifetime: Duration,
+    /// Lifetime in kilobytes, if given.
+    pub life_kb: Option<u64>,
+}
+
+impl Phase1Suite {
+    /// The transform that describes this suite.
+    pub fn transform(&self, number: u8) -> Transform {
+        let mut attributes = Vec::new();
+        let (enc, keylen) = match self.cipher {
+            CipherAlg::TripleDes => (IkeEncryption::TripleDesCbc, None),
+            CipherAlg::Aes128 => (IkeEncryption::AesCbc, Some(128)),
+            CipherAlg::Aes192 => (IkeEncryption::AesCbc, Some(192)),
+            CipherAlg::Aes256 => (IkeEncryption::AesCbc, Some(256)),
+        };
+        let p = |a: Phase1Attr, v: u16| Attribute::short(a.value(), v);
+        attributes.push(p(Phase1Attr::EncryptionAlgorithm, enc.value()));
+        if let Some(k) = keylen {
+            attributes.push(p(Phase1Attr::KeyLength, k));
+        }
+        attributes.push(p(Phase1Attr::HashAlgorithm, hash_id(self.hash).value()));
+        attributes.push(p(
+            Phase1Attr::AuthenticationMethod,
+            AuthMethod::PreSharedKey.value(),
+        ));
+        attributes.push(p(Phase1Attr::GroupDescription, self.group.id().value()));
+        attributes.push(p(Phase1Attr::LifeType, LifeType::Seconds.value()));
+        attributes.push(Attribute::number(
+            Phase1Attr::LifeDuration.value(),
+            u32::try_from(self.lifetime.as_secs()).unwrap_or(u32::MAX),
+        ));
+        Transform {
+            number,
+            id: KEY_IKE,
+            attributes,
+        }
+    }
+}
+
+fn hash_id(h: HashAlg) -> IkeHash {
+    match h {
+        HashAlg::Md5 => IkeHash::Md5,
+        HashAlg::Sha1 => IkeHash::Sha1,
+        HashAlg::Sha256 => IkeHash::Sha2_256,
+        HashAlg::Sha384 => IkeHash::Sha2_384,
+        HashAlg::Sha512 => IkeHash::Sha2_512,
+    }
+}
+
+/// Reads (life type, duration) pairs: each duration applies to the type before it.
+fn lifetimes(
+    attrs: &[Attribute],
+    type_attr: u16,
+    dur_attr: u16,
+) -> Result<(Option<u64>, Option<u64>), &'static str> {
+    let (mut secs, mut kb) = (None, None);
+    let mut current = None;
+    for a in attrs {
+        if a.ty == type_attr {
+            current = Some(LifeType::from(a.as_u64().unwrap_or(0) as u16));
+        } else if a.ty == dur_attr {
+            let v = a.as_u64().ok_or("life duration longer than 8 bytes")?;
+            match current {
+                Some(LifeType::Seconds) => secs = Some(v),
+                Some(LifeType::Kilobytes) => kb = Some(v),
+                _ => return Err("life duration without a known life type"),
+            }
+        }
+    }
+    Ok((secs, kb))
+}
+
+fn parse_phase1(config: &Config, t: &Transform) -> Result<Phase1Suite, &'static str> {
+    if t.id != KEY_IKE {
+        return Err("transform ID is not KEY_IKE");
+    }
+    let (mut enc, mut keylen, mut hash, mut auth, mut group) = (None, None, None, None, None);
+    for a in &t.attributes {
+        let v = a.as_u64();
+        let v16 = v.and_then(|v| u16::try_from(v).ok());
+        match Phase1Attr::from(a.ty) {
+            Phase1Attr::EncryptionAlgorithm => enc = v16.map(IkeEncryption::from),
+            Phase1Attr::KeyLength => keylen = v16,
+            Phase1Attr::HashAlgorithm => hash = v16.map(IkeHash::from),
+            Phase1Attr::AuthenticationMethod => auth = v16.map(AuthMethod::from),
+            Phase1Attr::GroupDescription => group = v16.map(DhGroupId::from),
+            Phase1Attr::LifeType | Phase1Attr::LifeDuration => {}
+            _ => return Err("unsupported attribute (PRF, custom group, ...)"),
+        }
+    }
+    let cipher = match (enc, keylen) {
+        (Some(IkeEncryption::AesCbc), Some(128)) => CipherAlg::Aes128,
+        (Some(IkeEncryption::AesCbc), Some(192)) => CipherAlg::Aes192,
+        (Some(IkeEncryption::AesCbc), Some(256)) => CipherAlg::Aes256,
+        (Some(IkeEncryption::AesCbc), _) => return Err("AES without a valid key length"),
+        (Some(IkeEncryption::TripleDesCbc), None) => CipherAlg::TripleDes,
+        (None, _) => return Err("no encryption algorithm"),
+        _ => return Err("encryption algorithm not supported"),
+    };
+    let hash = match hash {
+        Some(IkeHash::Md5) => HashAlg::Md5,
+        Some(IkeHash::Sha1) => HashAlg::Sha1,
+        Some(IkeHash::Sha2_256) => HashAlg::Sha256,
+        Some(IkeHash::Sha2_384) => HashAlg::Sha384,
+        Some(IkeHash::Sha2_512) => HashAlg::Sha512,
+        _ => return Err("hash algorithm missing or not supported"),
+    };
+    match auth {
+        Some(AuthMethod::PreSharedKey) => {}
+        Some(AuthMethod::XauthInitPsk) => return Err("XAUTH is not offered"),
+        _ => return Err("authentication method not supported (only pre-shared key)"),
+    }
+    let group = group
+        .and_then(DhGroup::from_id)
+        .ok_or("DH group missing or not supported")?;
+    config.refuse_cipher(cipher).map_or(Ok(()), Err)?;
+    config.refuse_hash(hash).map_or(Ok(()), Err)?;
+    config.refuse_group(group).map_or(Ok(()), Err)?;
+    let (secs, kb) = lifetimes(
+        &t.attributes,
+        Phase1Attr::LifeType.value(),
+        Phase1Attr::LifeDuration.value(),
+    )?;
+    let lifetime = secs.map_or(DEFAULT_IKE_LIFETIME, Duration::from_secs);
+    Ok(Phase1Suite {
+        cipher,
+        hash,
+        group,
+        lifetime: lifetime
+            .min(config.ike_lifetime_max)
+            .max(Duration::from_secs(60)),
+        life_kb: kb,
+    })
+}
+
+/// Chooses the first acceptable phase-1 transform in the peer's order. Returns the suite
+/// and the SA payload to answer with (the chosen proposal with only that transform,
+/// attributes as the peer sent them).
+pub fn select_phase1(config: &Config, sa: &SaPayload) -> Result<(Phase1Suite, SaPayload), Error> {
+    for p in &sa.proposals {
+        if p.protocol != ProtocolId::Isakmp {
+            tracing::info!(
+                proposal = p.number,
+                "refused proposal: protocol is not ISAKMP"
+            );
+            continue;
+        }
+        for t in &p.transforms {
+            match parse_phase1(config, t) {
+                Ok(suite) => {
+                    let reply = SaPayload {
+                        doi: DOI_IPSEC,
+                        situation: sa.situation,
+                        proposals: vec![Proposal {
+                            number: p.number,
+                            protocol: ProtocolId::Isakmp,
+                            spi: p.spi.clone(),
+                            transforms: vec![t.clone()],
+                        }],
+                    };
+                    return Ok((suite, reply));
+                }
+                Err(reason) => tracing::info!(
+                    proposal = p.number,
+                    transform = t.number,
+                    reason,
+                    "refused IKE transform"
+                ),
+            }
+        }
+    }
+    Err(Error::NoProposalChosen)
+}
+
+/// Checks that a responder's choice is one of the transforms we offered.
+pub fn accept_phase1_reply(
+    config: &Config,
+    offered: &[Phase1Suite],
+    reply: &SaPayload,
+) -> Result<Phase1Suite, Error> {
+    let t = match reply.proposals.as_slice() {
+        [p] if p.transforms.len() == 1 => &p.transforms[0],
+        _ => return Err(crate::error::PeerMisbehaved::ResponseNotProposed.into()),
+    };
+    let mut permissive = config.clone();
+    permissive.legacy = true;
+    let got = parse_phase1(&permissive, t)
+        .map_err(|_| Error::from(crate::error::PeerMisbehaved::ResponseNotProposed))?;
+    offered
+        .iter()
+        .find(|o| o.cipher == got.cipher && o.hash == got.hash && o.group == got.group)
+        .map(|o| Phase1Suite {
+            lifetime: got.lifetime.min(o.lifetime),
+            ..*o
+        })
+        .ok_or(crate::error::PeerMisbehaved::ResponseNotProposed.into())
+}
+
+/// The SA payload proposing `suites` in one ISAKMP proposal.
+pub fn phase1_offer(suites: &[Phase1Suite]) -> SaPayload {
+    SaPayload {
+        doi: DOI_IPSEC,
+        situation: SIT_IDENTITY_ONLY,
+        proposals: vec![Proposal {
+            number: 1,
+            protocol: ProtocolId::Isakmp,
+            spi: Vec::new(),
+            transforms: suites
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.transform(i as u8 + 1))
+                .collect(),
+        }],
+    }
+}
+
+/// How ESP is carried.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Encapsulation {
+    /// Plain ESP (IP protocol 50), transport mode.
+    Transport,
+    /// ESP in UDP 4500 (RFC 3948), transport mode.
+    UdpTransport,
+}
+
+/// A chosen phase-2 suite.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Phase2Suite {
+    /// ESP suite.
+    pub suite: esp::Suite,
+    /// Encapsulation.
+    pub encapsulation: Encapsulation,
+    /// The encapsulation-mode value used on the wire (RFC or draft).
+    pub mode_value: EncapsulationMode,
+    /// PFS group, if any.
+    pub pfs: Option<DhGroup>,
+    /// Lifetime in seconds.
+    pub lifetime: Duration,
+    /// Lifetime in kilobytes, if given.
+    pub life_kb: Option<u64>,
+}
+
+/// What the phase-2 choice depends on besides the allow-list.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Phase2Context {
+    /// NAT-T was negotiated and the exchange floated to UDP 4500.
+    pub udp_encap: bool,
+}
+
+fn esp_encryption(
+    id: EspTransformId,
+    keylen: Option<u64>,
+) -> Result<esp::Encryption, &'static str> {
+    use esp::Encryption as E;
+    Ok(match (id, keylen) {
+        (EspTransformId::TripleDes, None) => E::TripleDesCbc,
+        (EspTransformId::Aes, None | Some(128)) => E::AesCbc128,
+        (EspTransformId::Aes, Some(192)) => E::AesCbc192,
+        (EspTransformId::Aes, Some(256)) => E::AesCbc256,
+        (EspTransformId::AesGcm16, Some(128)) => E::AesGcm16_128,
+        (EspTransformId::AesGcm16, Some(256)) => E::AesGcm16_256,
+        (EspTransformId::Aes | EspTransformId::AesGcm16, _) => return Err("bad AES key length"),
+        _ => return Err("ESP transform not supported"),
+    })
+}
+
+fn parse_phase2(
+    config: &Config,
+    ctx: Phase2Context,
+    t: &Transform,
+) -> Result<Phase2Suite, &'static str> {
+    let mut keylen = None;
+    let mut auth = None;
+    let mut mode = None;
+    let mut pfs = None;
+    for a in &t.attributes {
+        let v = a.as_u64();
+        let v16 = v.and_then(|v| u16::try_from(v).ok());
+        match IpsecAttr::from(a.ty) {
+            IpsecAttr::KeyLength => keylen = v,
+            IpsecAttr::AuthAlgorithm => auth = v16.map(EspAuthAlg::from),
+            IpsecAttr::EncapsulationMode => mode = v16.map(EncapsulationMode::from),
+            IpsecAttr::GroupDescription => {
+                pfs = Some(
+                    v16.map(DhGroupId::from)
+                        .and_then(DhGroup::from_id)
+                        .ok_or("PFS group not supported")?,
+                );
+            }
+            IpsecAttr::LifeType | IpsecAttr::LifeDuration => {}
+            IpsecAttr::ExtendedSeqNum if v == Some(0) => {}
+            _ => return Err("unsupported ESP attribute"),
+        }
+    }
+    let encryption = esp_encryption(EspTransformId::from(t.id), keylen)?;
+    let integrity = match auth {
+        None if encryption.is_aead() => esp::Integrity::None,
+        None => return Err("no authentication algorithm"),
+        Some(_) if encryption.is_aead() => return Err("AES-GCM with an authentication algorithm"),
+        Some(EspAuthAlg::HmacMd5) => esp::Integrity::HmacMd5_96,
+        Some(EspAuthAlg::HmacSha1) => esp::Integrity::HmacSha1_96,
+        Some(EspAuthAlg::HmacSha2_256) => esp::Integrity::HmacSha256_128,
+        Some(EspAuthAlg::HmacSha2_384) => esp::Integrity::HmacSha384_192,
+        Some(EspAuthAlg::HmacSha2_512) => esp::Integrity::HmacSha512_256,
+        Some(_) => return Err("authentication algorithm not supported"),
+    };
+    config
+        .refuse_esp_encryption(encryption)
+        .map_or(Ok(()), Err)?;
+    config.refuse_esp_integrity(integrity).map_or(Ok(()), Err)?;
+    if let Some(g) = pfs {
+        config.refuse_group(g).map_or(Ok(()), Err)?;
+    }
+    let suite = esp::Suite::new(encryption, integrity).map_err(|_| "invalid ESP suite")?;
+    let mode_value = mode.unwrap_or(EncapsulationMode::Tunnel);
+    let encapsulation = match mode_value {
+        EncapsulationMode::Transport if !ctx.udp_encap => Encapsulation::Transport,
+        EncapsulationMode::Transport => return Err("plain transport mode after NAT-T floating"),
+        EncapsulationMode::UdpTransport | EncapsulationMode::UdpTransportDraft if ctx.udp_encap => {
+            Encapsulation::UdpTransport
+        }
+        EncapsulationMode::UdpTransport | EncapsulationMode::UdpTransportDraft => {
+            return Err("UDP-encapsulated transport without NAT-T");
+        }
+        _ => return Err("tunnel mode is not offered (L2TP uses transport mode)"),
+    };
+    let (secs, kb) = lifetimes(
+        &t.attributes,
+        IpsecAttr::LifeType.value(),
+        IpsecAttr::LifeDuration.value(),
+    )?;
+    Ok(Phase2Suite {
+        suite,
+        encapsulation,
+        mode_value,
+        pfs,
+        lifetime: secs.map_or(DEFAULT_CHILD_LIFETIME, Duration::from_secs),
+        life_kb: kb,
+    })
+}
+
+/// The responder's phase-2 choice.
+#[derive(Clone, Debug)]
+pub struct Phase2Choice {
+    /// The suite.
+    pub suite: Phase2Suite,
+    /// The peer's SPI (our outbound SPI).
+    pub peer_spi: [u8; 4],
+    /// The chosen proposal with only the chosen transform (SPI still the peer's).
+    pub proposal: Proposal,
+}
+
+/// Chooses the first acceptable ESP transform in the peer's order.
+pub fn select_phase2(
+    config: &Config,
+    ctx: Phase2Context,
+    sa: &SaPayload,
+) -> Result<Phase2Choice, Error> {
+    for (i, p) in sa.proposals.iter().enumerate() {
+        // Proposals sharing a number are ANDed (e.g. AH+ESP bundles): not offered.
+        let bundled = sa
+            .proposals
+            .iter()
+            .enumerate()
+            .any(|(j, q)| j != i && q.number == p.number);
+        if bundled || p.protocol != ProtocolId::Esp {
+            tracing::info!(
+                proposal = p.number,
+                "refused proposal: not a lone ESP proposal"
+            );
+            continue;
+        }
+        let Ok(peer_spi) = <[u8; 4]>::try_from(p.spi.as_slice()) else {
+            tracing::info!(
+                proposal = p.number,
+                "refused proposal: ESP SPI is not 4 bytes"
+            );
+            continue;
+        };
+        for t in &p.transforms {
+            match parse_phase2(config, ctx, t) {
+                Ok(suite) => {
+                    return Ok(Phase2Choice {
+                        suite,
+                        peer_spi,
+                        proposal: Proposal {
+                            number: p.number,
+                            protocol: ProtocolId::Esp,
+                            spi: p.spi.clone(),
+                            transforms: vec![t.clone()],
+                        },
+                    });
+                }
+                Err(reason) => tracing::info!(
+                    proposal = p.number,
+                    transform = t.number,
+                    reason,
+                    "refused ESP transform"
+                ),
+            }
+        }
+    }
+    Err(Error::NoProposalChosen)
+}
+
+/// Parses a responder's phase-2 answer (one proposal, one transform).
+pub fn accept_phase2_reply(
+    config: &Config,
+    ctx: Phase2Context,
+    reply: &SaPayload,
+) -> Result<Phase2Choice, Error> {
+    let mut permissive = config.clone();
+    permissive.legacy = true;
+    match reply.proposals.as_slice() {
+        [p] if p.transforms.len() == 1 => select_phase2(&permissive, ctx, reply)
+            .map_err(|_| crate::error::PeerMisbehaved::ResponseNotProposed.into())
+            .map(|mut c| {
+                c.proposal = p.clone();
+                c
+            }),
+        _ => Err(crate::error::PeerMisbehaved::ResponseNotProposed.into()),
+    }
+}
+
+/// One ESP transform to offer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EspOffer {
+    /// The suite.
+    pub suite: esp::Suite,
+    /// Lifetime in seconds.
+    pub lifetime: Duration,
+}
+
+/// The ESP SA payload an initiator sends: one proposal with every offer as a transform.
+pub fn phase2_offer(
+    offers: &[EspOffer],
+    spi: [u8; 4],
+    mode: EncapsulationMode,
+    pfs: Option<DhGroup>,
+) -> SaPayload {
+    let transforms = offers
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let e = o.suite.encryption();
+            let (id, keylen) = match e {
+                esp::Encryption::TripleDesCbc => (EspTransformId::TripleDes, None),
+                esp::Encryption::AesCbc128 => (EspTransformId::Aes, Some(128)),
+                esp::Encryption::AesCbc192 => (EspTransformId::Aes, Some(192)),
+                esp::Encryption::AesCbc256 => (EspTransformId::Aes, Some(256)),
+                esp::Encryption::AesGcm16_128 => (EspTransformId::AesGcm16, Some(128)),
+                esp::Encryption::AesGcm16_256 => (EspTransformId::AesGcm16, Some(256)),
+            };
+            let a = |t: IpsecAttr, v: u16| Attribute::short(t.value(), v);
+            let mut attributes = vec![
+                a(IpsecAttr::LifeType, LifeType::Seconds.value()),
+                Attribute::number(
+                    IpsecAttr::LifeDuration.value(),
+                    u32::try_from(o.lifetime.as_secs()).unwrap_or(u32::MAX),
+                ),
+                a(IpsecAttr::EncapsulationMode, mode.value()),
+            ];
+            let auth = match o.suite.integrity() {
+                esp::Integrity::None => None,
+                esp::Integrity::HmacMd5_96 => Some(EspAuthAlg::HmacMd5),
+                esp::Integrity::HmacSha1_96 => Some(EspAuthAlg::HmacSha1),
+                esp::Integrity::HmacSha256_128 => Some(EspAuthAlg::HmacSha2_256),
+                esp::Integrity::HmacSha384_192 => Some(EspAuthAlg::HmacSha2_384),
+                esp::Integrity::HmacSha512_256 => Some(EspAuthAlg::HmacSha2_512),
+            };
+            if let Some(x) = auth {
+                attributes.push(a(IpsecAttr::AuthAlgorithm, x.value()));
+            }
+            if let Some(k) = keylen {
+                attributes.push(a(IpsecAttr::KeyLength, k));
+            }
+            if let Some(g) = pfs {
+                attributes.push(a(IpsecAttr::GroupDescription, g.id().value()));
+            }
+            Transform {
+                number: i as u8 + 1,
+                id: id.value(),
+                attributes,
+            }
+        })
+        .collect();
+    SaPayload {
+        doi: DOI_IPSEC,
+        situation: SIT_IDENTITY_ONLY,
+        proposals: vec![Proposal {
+            number: 1,
+            protocol: ProtocolId::Esp,
+            spi: spi.to_vec(),
+            transforms,
+        }],
+    }
+}
