@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod driver;
 pub mod io;
 pub mod logging;

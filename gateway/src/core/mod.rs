@@ -1,0 +1,888 @@
+//! `Core`: the sans-IO composition of the engines — ESP SA table, L2TP endpoint, PPP
+//! sessions, the address pool and the routes from inner address to session.
+//!
+//! Input comes in through the [`Engine`] methods (a UDP datagram, a TUN packet, a
+//! timeout); output comes out of [`Engine::poll_output`]. After every input the core
+//! drains the engines' events in dependency order — SA pairs installed (from IKE), then
+//! L2TP (SessionUp creates the PPP session; SessionDown removes it), then PPP
+//! (authentication requests answered from the users, Up adds the route, Down removes it
+//! and releases the address) — and turns their transmissions into queued output.
+//!
+//! The data path allocates nothing: an inbound ESP packet is decrypted in the driver's
+//! buffer and the IP packet handed back as a range of it; an outbound TUN packet gets
+//! its PPP, L2TP, UDP and ESP headers prepended in the buffer's headroom.
+//!
+//! An L2TP peer is identified by its ESP SA pair lineage ([`l2tp::PeerId`] per IPsec
+//! peer, joined by rekeys), never by address: several clients behind one NAT work.
+
+mod counters;
+mod peer;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wire::PacketBuf;
+use wire::ip::IpProtocol;
+use wire::random::SecureRandom;
+
+use crate::driver::{Engine, Output};
+use crate::pool::AddressPool;
+use crate::status::{EspStatus, SessionStatus, StatusReport};
+use crate::users::{Credential, UserDb};
+
+pub use counters::Counters;
+use peer::{Inbound, Peer};
+
+/// Everything the core needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The address pool (with static reservations).
+    pub pool: AddressPool,
+    /// DNS servers pushed by IPCP.
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// Let clients reach each other.
+    pub client_to_client: bool,
+    /// Sessions in all.
+    pub max_sessions: usize,
+    /// Sessions per user; a new login past it replaces the oldest.
+    pub sessions_per_user: usize,
+    /// Close a session after this long without a packet from the client.
+    pub idle_timeout: Option<Duration>,
+    /// The IKE port (500): datagrams on it go to IKE.
+    pub ike_port: u16,
+    /// The NAT-T port (4500): IKE behind the non-ESP marker, keepalives, ESP.
+    pub nat_t_port: u16,
+    /// PPP behaviour, shared by every session.
+    pub ppp: Arc<ppp::Config>,
+    /// L2TP behaviour.
+    pub l2tp: l2tp::Config,
+    /// The users.
+    pub users: UserDb,
+}
+
+impl CoreConfig {
+    /// Builds the core's configuration from a resolved gateway configuration.
+    pub fn from_resolved(r: &crate::config::Resolved) -> Result<Self, crate::pool::PoolError> {
+        let c = &r.config;
+        let pool = AddressPool::new(
+            c.network.pool,
+            c.network.gateway_address,
+            r.users.static_addresses(),
+        )?;
+        let auth_methods = c
+            .auth_methods()
+            .into_iter()
+            .map(|m| match m {
+                crate::config::AuthMethod::MsChapV2 => ppp::AuthMethod::MsChapV2,
+                crate::config::AuthMethod::ChapMd5 => ppp::AuthMethod::ChapMd5,
+                crate::config::AuthMethod::Pap => ppp::AuthMethod::Pap,
+            })
+            .collect();
+        let ppp = ppp::Config {
+            mru: c.ppp.mru,
+            auth_methods,
+            echo_interval: (c.ppp.lcp_echo_interval_secs > 0)
+                .then(|| Duration::from_secs(c.ppp.lcp_echo_interval_secs)),
+            echo_failures: u8::try_from(c.ppp.lcp_echo_failures).unwrap_or(u8::MAX),
+            ..ppp::Config::default()
+        };
+        let mut l2tp = l2tp::Config::default();
+        if c.l2tp.hello_interval_secs > 0 {
+            l2tp.hello_interval = Duration::from_secs(c.l2tp.hello_interval_secs);
+        } else {
+            // The engine has no "off": a day between HELLOs is as good as none.
+            l2tp.hello_interval = Duration::from_secs(86_400);
+        }
+        l2tp.max_tunnels_per_peer =
+            usize::try_from(c.limits.tunnels_per_peer).unwrap_or(usize::MAX);
+        l2tp.max_sessions = usize::try_from(c.limits.sessions).unwrap_or(usize::MAX);
+        Ok(Self {
+            pool,
+            dns: [
+                c.network.dns.first().copied(),
+                c.network.dns.get(1).copied(),
+            ],
+            client_to_client: c.network.client_to_client,
+            max_sessions: usize::try_from(c.limits.sessions).unwrap_or(usize::MAX),
+            sessions_per_user: usize::try_from(c.limits.sessions_per_user).unwrap_or(usize::MAX),
+            idle_timeout: (c.ppp.idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(c.ppp.idle_timeout_secs)),
+            ike_port: c.ike_port,
+            nat_t_port: c.nat_t_port,
+            ppp: Arc::new(ppp),
+            l2tp,
+            users: r.users.clone(),
+        })
+    }
+}
+
+/// An ESP SA pair ready for traffic, as IKE's `ChildSaUp` reports it.
+#[derive(Debug, Clone)]
+pub struct SaPair {
+    /// The ISAKMP SA that negotiated it (rekeys of one ISAKMP SA join one peer).
+    pub ike: u64,
+    /// Our address and port (4500 for UDP encapsulation).
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// The SA the peer sends on (our SPI).
+    pub inbound: esp::SaParams,
+    /// The SA we send on.
+    pub outbound: esp::SaParams,
+    /// ESP in UDP 4500 (true) or IP protocol 50.
+    pub udp_encapsulated: bool,
+    /// A rekey: keep sending on the older SA until the peer uses this one.
+    pub rekey: bool,
+}
+
+/// One PPP session over one L2TP session.
+struct Session {
+    ppp: ppp::Session,
+    user: Option<String>,
+    ip: Ipv4Addr,
+    routed: bool,
+    started: Instant,
+    last_rx: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    packets_out: u64,
+}
+
+/// Output waiting for [`Engine::poll_output`] (control traffic only; data never queues).
+enum Pending {
+    /// An L2TP control message for a peer: UDP 1701 and ESP are added on the way out.
+    L2tp { peer: l2tp::PeerId, bytes: Vec<u8> },
+    /// A PPP frame for a session: L2TP, UDP and ESP are added on the way out.
+    Ppp {
+        session: l2tp::SessionRef,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The sans-IO gateway core. See the module documentation.
+pub struct Core {
+    config: CoreConfig,
+    started: Instant,
+    rng: Box<dyn SecureRandom>,
+    l2tp: l2tp::Endpoint,
+    inbound: HashMap<esp::Spi, Inbound>,
+    peers: HashMap<l2tp::PeerId, Peer>,
+    next_peer: u64,
+    sessions: HashMap<l2tp::SessionRef, Session>,
+    routes: HashMap<Ipv4Addr, l2tp::SessionRef>,
+    tunnels: Vec<l2tp::TunnelHandle>,
+    pending: VecDeque<Pending>,
+    dirty: Vec<l2tp::SessionRef>,
+    next_session_deadline: Option<Instant>,
+    counters: Counters,
+    scratch: Vec<u8>,
+    shutting_down: bool,
+}
+
+impl core::fmt::Debug for Core {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Core")
+            .field("peers", &self.peers.len())
+            .field("sessions", &self.sessions.len())
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// A core with no peers yet. `rng` serves the core (ESP IV keys, PPP challenges);
+    /// `l2tp_rng` is handed to the L2TP engine, which owns its source. The gateway passes
+    /// the OS generator for both; tests pass seeded ones.
+    pub fn new(
+        config: CoreConfig,
+        now: Instant,
+        rng: Box<dyn SecureRandom>,
+        l2tp_rng: Box<dyn SecureRandom>,
+    ) -> Self {
+        let l2tp = l2tp::Endpoint::new(config.l2tp.clone(), l2tp_rng);
+        Self {
+            config,
+            started: now,
+            rng,
+            l2tp,
+            inbound: HashMap::new(),
+            peers: HashMap::new(),
+            next_peer: 1,
+            sessions: HashMap::new(),
+            routes: HashMap::new(),
+            tunnels: Vec::new(),
+            pending: VecDeque::new(),
+            dirty: Vec::new(),
+            next_session_deadline: None,
+            counters: Counters::default(),
+            scratch: Vec::with_capacity(2048),
+            shutting_down: false,
+        }
+    }
+
+    /// The drop and event counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The address pool.
+    pub fn pool(&self) -> &AddressPool {
+        &self.config.pool
+    }
+
+    /// Number of PPP sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The session routed at `ip`, with its user, if any.
+    pub fn route(&self, ip: Ipv4Addr) -> Option<Option<&str>> {
+        let s = self.routes.get(&ip)?;
+        self.sessions.get(s).map(|s| s.user.as_deref())
+    }
+
+    /// Installs an ESP SA pair (IKE's `ChildSaUp`). A pair of a known ISAKMP SA, or
+    /// from the same outer address and port, joins that peer; otherwise it starts a new
+    /// peer. The inbound SA accepts traffic at once.
+    pub fn install_sa_pair(&mut self, now: Instant, pair: SaPair) -> Result<(), esp::SuiteError> {
+        let inbound = esp::InboundSa::new(&pair.inbound, now)?;
+        let outbound = esp::OutboundSa::new(&pair.outbound, now, &mut *self.rng)?;
+        let existing = self
+            .peers
+            .values()
+            .find(|p| {
+                p.ike == pair.ike
+                    || (p.remote == pair.remote && p.local.port() == pair.local.port())
+            })
+            .map(|p| p.id);
+        let id = existing.unwrap_or_else(|| {
+            let id = l2tp::PeerId(self.next_peer);
+            self.next_peer += 1;
+            id
+        });
+        let peer = self
+            .peers
+            .entry(id)
+            .or_insert_with(|| Peer::new(id, &pair, now));
+        peer.ike = pair.ike;
+        peer.local = pair.local;
+        peer.remote = pair.remote;
+        peer.udp_encapsulated = pair.udp_encapsulated;
+        peer.add_pair(
+            pair.inbound.spi,
+            outbound,
+            now,
+            !pair.rekey || existing.is_none(),
+        );
+        self.inbound.insert(
+            pair.inbound.spi,
+            Inbound {
+                sa: inbound,
+                peer: id,
+            },
+        );
+        self.counters.bump("sa_pairs_installed");
+        tracing::debug!(peer = ?id, spi = %pair.inbound.spi, remote = %pair.remote, "ESP SA pair installed");
+        Ok(())
+    }
+
+    /// Removes an ESP SA pair (IKE's `ChildSaDown`). When it was the peer's last, the
+    /// peer is gone: its L2TP tunnels, PPP sessions and routes are torn down.
+    pub fn remove_sa_pair(&mut self, now: Instant, inbound_spi: esp::Spi) {
+        let Some(entry) = self.inbound.remove(&inbound_spi) else {
+            return;
+        };
+        let id = entry.peer;
+        let last = self.peers.get_mut(&id).is_none_or(|p| {
+            p.remove_pair(inbound_spi);
+            p.is_empty()
+        });
+        if last {
+            self.peers.remove(&id);
+            self.l2tp.peer_gone(id);
+            self.tunnels.retain(|t| t.peer != id);
+            tracing::debug!(peer = ?id, "last ESP SA pair gone: peer removed");
+        }
+        self.process(now);
+    }
+
+    /// Replaces the users (SIGHUP). Sessions already up keep running; the pool's static
+    /// reservations follow the new file.
+    pub fn set_users(&mut self, users: UserDb) {
+        self.config.pool.set_reserved(users.static_addresses());
+        self.config.users = users;
+    }
+
+    fn esp_in(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<Range<usize>> {
+        let Ok(spi) = esp::nat_t::spi(data) else {
+            self.counters.bump("esp_truncated");
+            return None;
+        };
+        let Some(entry) = self.inbound.get_mut(&spi) else {
+            self.counters.bump("esp_unknown_spi");
+            return None;
+        };
+        let peer_id = entry.peer;
+        let opened = match entry.sa.open(data) {
+            Ok(o) => o,
+            Err(e) => {
+                self.counters.bump_esp(e);
+                return None;
+            }
+        };
+        if opened.is_dummy() {
+            return None;
+        }
+        if opened.next_header != IpProtocol::Udp {
+            self.counters.bump("esp_not_udp");
+            return None;
+        }
+        let range = opened.range.clone();
+        let peer = self.peers.get_mut(&peer_id)?;
+        peer.confirm_inbound(spi);
+        // NAT rebinding: the authenticated packet says where the peer is now.
+        if peer.remote != remote {
+            peer.remote = remote;
+            peer.local = local;
+        }
+        let checksum_addrs = (!peer.udp_encapsulated).then_some((remote.ip(), local.ip()));
+        let datagram = data.get(range.clone())?;
+        let inner = match transport::parse_inner(datagram, checksum_addrs) {
+            Ok(i) => i,
+            Err(e) => {
+                self.counters.bump(e.label());
+                return None;
+            }
+        };
+        peer.l2tp_port = inner.src_port;
+        let start = range.start + inner.payload.start;
+        let end = range.start + inner.payload.end;
+        let l2tp_bytes = data.get(start..end)?;
+        let ppp_in = match self.l2tp.handle_datagram(now, peer_id, l2tp_bytes) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.process(now);
+                return None;
+            }
+            Err(_) => {
+                // Counted in the L2TP engine's stats; it may also have queued a reply.
+                self.counters.bump("l2tp_rejected");
+                self.process(now);
+                return None;
+            }
+        };
+        let base = data.as_ptr() as usize;
+        let session_ref = ppp_in.session;
+        let Some(session) = self.sessions.get_mut(&session_ref) else {
+            self.counters.bump("ppp_no_session");
+            return None;
+        };
+        session.last_rx = now;
+        let ip = match session.ppp.handle_frame(now, ppp_in.frame) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => {
+                self.dirty.push(session_ref);
+                self.process(now);
+                return None;
+            }
+            Err(_) => {
+                self.counters.bump("ppp_malformed");
+                self.dirty.push(session_ref);
+                self.process(now);
+                return None;
+            }
+        };
+        let ppp::IpIn::V4(packet) = ip else {
+            self.counters.bump("ipv6_from_client");
+            return None;
+        };
+        let Ok(v4) = wire::ip::Ipv4Packet::new_checked(packet) else {
+            self.counters.bump("inner_ip_malformed");
+            return None;
+        };
+        if !session.routed || v4.src() != session.ip {
+            self.counters.bump("spoofed_source");
+            return None;
+        }
+        let dst = v4.dst();
+        if !self.config.client_to_client
+            && self.config.pool.cidr().contains(dst)
+            && dst != self.config.pool.gateway()
+            && dst != self.config.pool.cidr().broadcast()
+        {
+            self.counters.bump("client_to_client");
+            return None;
+        }
+        session.bytes_in += packet.len() as u64;
+        session.packets_in += 1;
+        let offset = (packet.as_ptr() as usize).checked_sub(base)?;
+        Some(offset..offset + packet.len())
+    }
+
+    /// The current outbound path and SA of `peer`, sealing `buf` (holding an L2TP
+    /// message) for it.
+    fn seal_for_peer(&mut self, peer_id: l2tp::PeerId, buf: &mut PacketBuf) -> Option<Output> {
+        let Some(peer) = self.peers.get_mut(&peer_id) else {
+            self.counters.bump("no_peer");
+            return None;
+        };
+        let addrs = (!peer.udp_encapsulated).then_some((peer.local.ip(), peer.remote.ip()));
+        if transport::push_udp(buf, peer.l2tp_port, addrs).is_err() {
+            self.counters.bump("tx_no_room");
+            return None;
+        }
+        let Some(out) = peer.current_outbound() else {
+            self.counters.bump("no_outbound_sa");
+            return None;
+        };
+        if let Err(e) = out.seal(IpProtocol::Udp, buf) {
+            self.counters.bump_esp(e);
+            return None;
+        }
+        Some(Output::Udp {
+            local: peer.local,
+            remote: peer.remote,
+        })
+    }
+
+    /// Drains every engine's output and events in dependency order.
+    fn process(&mut self, now: Instant) {
+        loop {
+            let mut progress = false;
+            // L2TP control messages and events.
+            loop {
+                self.scratch.clear();
+                let Some(t) = self.l2tp.poll_transmit(&mut self.scratch) else {
+                    break;
+                };
+                let bytes = self.scratch.get(..t.len).unwrap_or_default().to_vec();
+                self.pending.push_back(Pending::L2tp {
+                    peer: t.peer,
+                    bytes,
+                });
+                progress = true;
+            }
+            while let Some(ev) = self.l2tp.poll_event() {
+                progress = true;
+                self.on_l2tp_event(now, ev);
+            }
+            // PPP sessions touched since the last drain.
+            let mut dirty = core::mem::take(&mut self.dirty);
+            dirty.dedup();
+            for sref in dirty.drain(..) {
+                progress |= self.drain_session(now, sref);
+            }
+            self.dirty = dirty;
+            if !progress {
+                break;
+            }
+            self.recompute_deadline();
+        }
+    }
+
+    fn on_l2tp_event(&mut self, now: Instant, ev: l2tp::Event) {
+        match ev {
+            l2tp::Event::TunnelUp { peer, tunnel, .. } => {
+                self.tunnels.push(l2tp::TunnelHandle { peer, tunnel });
+                self.counters.bump("l2tp_tunnels_up");
+            }
+            l2tp::Event::TunnelDown {
+                peer,
+                tunnel,
+                reason,
+            } => {
+                self.tunnels
+                    .retain(|t| !(t.peer == peer && t.tunnel == tunnel));
+                tracing::debug!(?peer, ?tunnel, ?reason, "L2TP tunnel down");
+            }
+            l2tp::Event::SessionUp(sref) => self.start_session(now, sref),
+            l2tp::Event::SessionDown { session, result } => {
+                tracing::debug!(?session, ?result, "L2TP session down");
+                self.end_session(session);
+            }
+        }
+    }
+
+    fn start_session(&mut self, now: Instant, sref: l2tp::SessionRef) {
+        if self.sessions.len() >= self.config.max_sessions || self.shutting_down {
+            self.counters.bump("session_limit");
+            let _ = self.l2tp.close_session(now, sref);
+            return;
+        }
+        let Ok(ip) = self.config.pool.allocate() else {
+            self.counters.bump("pool_exhausted");
+            tracing::warn!("address pool exhausted: session refused");
+            let _ = self.l2tp.close_session(now, sref);
+            return;
+        };
+        let params = ppp::SessionParams {
+            local_ip: self.config.pool.gateway(),
+            peer_ip: ip,
+            dns: self.config.dns,
+            nbns: [None, None],
+        };
+        let ppp = ppp::Session::new_server(self.config.ppp.clone(), params, now, &mut *self.rng);
+        self.sessions.insert(
+            sref,
+            Session {
+                ppp,
+                user: None,
+                ip,
+                routed: false,
+                started: now,
+                last_rx: now,
+                bytes_in: 0,
+                bytes_out: 0,
+                packets_in: 0,
+                packets_out: 0,
+            },
+        );
+        self.dirty.push(sref);
+        self.counters.bump("sessions_started");
+    }
+
+    fn end_session(&mut self, sref: l2tp::SessionRef) {
+        if let Some(s) = self.sessions.remove(&sref) {
+            if self.routes.get(&s.ip) == Some(&sref) {
+                self.routes.remove(&s.ip);
+            }
+            self.config.pool.release(s.ip);
+            self.counters.bump("sessions_ended");
+        }
+    }
+
+    /// Moves a session's frames to the output queue and handles its events. Returns
+    /// whether anything happened.
+    fn drain_session(&mut self, now: Instant, sref: l2tp::SessionRef) -> bool {
+        let mut progress = false;
+        loop {
+            let Some(session) = self.sessions.get_mut(&sref) else {
+                return progress;
+            };
+            self.scratch.clear();
+            if let Some(n) = session.ppp.poll_transmit(&mut self.scratch) {
+                let bytes = self.scratch.get(..n).unwrap_or_default().to_vec();
+                self.pending.push_back(Pending::Ppp {
+                    session: sref,
+                    bytes,
+                });
+                progress = true;
+                continue;
+            }
+            let Some(ev) = session.ppp.poll_event() else {
+                break;
+            };
+            progress = true;
+            self.on_ppp_event(now, sref, ev);
+        }
+        progress
+    }
+
+    fn on_ppp_event(&mut self, now: Instant, sref: l2tp::SessionRef, ev: ppp::Event) {
+        match ev {
+            ppp::Event::AuthRequest { user, data } => {
+                let decision = match self.config.users.get(&user) {
+                    Some(u) => match &u.credential {
+                        Credential::Password(p) => data.verify_password(&user, p.expose()),
+                        Credential::NtHash(h) => {
+                            data.verify_nt_hash(&user, &ppp::auth::NtHash(*h.as_bytes()))
+                        }
+                    },
+                    None => ppp::AuthDecision::Reject,
+                };
+                if decision == ppp::AuthDecision::Reject {
+                    self.counters.bump("auth_failures");
+                    tracing::info!(user = %user, method = ?data.method(), "authentication failed");
+                }
+                if let Some(s) = self.sessions.get_mut(&sref) {
+                    s.ppp.auth_result(now, decision);
+                }
+                self.dirty.push(sref);
+            }
+            ppp::Event::Authenticated { user } => {
+                tracing::info!(user = %user, "authenticated");
+                self.replace_old_sessions(now, sref, &user);
+                if let Some(s) = self.sessions.get_mut(&sref) {
+                    s.user = Some(user);
+                }
+            }
+            ppp::Event::Up { peer_ip, .. } => {
+                if let Some(s) = self.sessions.get_mut(&sref) {
+                    if peer_ip != s.ip {
+                        // The engine Naks any other address; this cannot happen.
+                        self.counters.bump("ipcp_address_mismatch");
+                        return;
+                    }
+                    s.routed = true;
+                    self.routes.insert(peer_ip, sref);
+                    tracing::info!(user = s.user.as_deref().unwrap_or(""), ip = %peer_ip, "session up");
+                }
+            }
+            ppp::Event::Ipv6Up { .. } => {}
+            ppp::Event::Down { reason } => {
+                tracing::info!(?reason, "PPP down");
+                if let Some(s) = self.sessions.get_mut(&sref) {
+                    s.routed = false;
+                    if self.routes.get(&s.ip) == Some(&sref) {
+                        self.routes.remove(&s.ip);
+                    }
+                }
+                // The LCP goodbye frames are already queued ahead of the CDN.
+                let _ = self.l2tp.close_session(now, sref);
+            }
+        }
+    }
+
+    /// A user who logs in again while holding `sessions_per_user` sessions replaces the
+    /// oldest of them (a phone reconnecting after sleep) instead of being refused.
+    fn replace_old_sessions(&mut self, now: Instant, new: l2tp::SessionRef, user: &str) {
+        let mut same: Vec<(Instant, l2tp::SessionRef)> = self
+            .sessions
+            .iter()
+            .filter(|(r, s)| **r != new && s.user.as_deref() == Some(user))
+            .map(|(r, s)| (s.started, *r))
+            .collect();
+        if same.len() < self.config.sessions_per_user {
+            return;
+        }
+        same.sort_by_key(|(t, _)| *t);
+        let excess = same.len() + 1 - self.config.sessions_per_user;
+        for (_, old) in same.into_iter().take(excess) {
+            tracing::info!(user = %user, "replacing an older session of the same user");
+            self.counters.bump("sessions_replaced");
+            if let Some(s) = self.sessions.get_mut(&old) {
+                s.ppp.close(now);
+                self.dirty.push(old);
+            }
+        }
+    }
+
+    fn recompute_deadline(&mut self) {
+        let idle = self.config.idle_timeout;
+        self.next_session_deadline = self
+            .sessions
+            .values()
+            .filter_map(|s| {
+                let ppp = s.ppp.poll_timeout();
+                let idle = idle.map(|d| s.last_rx + d);
+                match (ppp, idle) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min();
+    }
+
+    fn encapsulate_pending(&mut self, pending: Pending, buf: &mut PacketBuf) -> Option<Output> {
+        match pending {
+            Pending::L2tp { peer, bytes } => {
+                if buf.set_payload(&bytes).is_err() {
+                    self.counters.bump("tx_no_room");
+                    return None;
+                }
+                self.seal_for_peer(peer, buf)
+            }
+            Pending::Ppp { session, bytes } => {
+                if buf.set_payload(&bytes).is_err() || self.l2tp.encap_data(session, buf).is_err() {
+                    self.counters.bump("ppp_tx_dropped");
+                    return None;
+                }
+                self.seal_for_peer(session.peer, buf)
+            }
+        }
+    }
+}
+
+impl Engine for Core {
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<Range<usize>> {
+        let port = local.port();
+        if port == self.config.nat_t_port {
+            match data {
+                [esp::nat_t::KEEPALIVE] => None,
+                [0, 0, 0, 0, ..] => {
+                    self.counters.bump("ike_not_built");
+                    None
+                }
+                _ => self.esp_in(now, remote, local, data),
+            }
+        } else if port == self.config.ike_port {
+            self.counters.bump("ike_not_built");
+            None
+        } else {
+            self.counters.bump("unknown_port");
+            None
+        }
+    }
+
+    fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
+        let dst = match wire::ip::version(buf.payload()) {
+            Some(4) => match wire::ip::Ipv4Packet::new_checked(buf.payload()) {
+                Ok(p) => p.dst(),
+                Err(_) => {
+                    self.counters.bump("tun_malformed");
+                    return None;
+                }
+            },
+            Some(6) => {
+                self.counters.bump("tun_ipv6");
+                return None;
+            }
+            _ => {
+                self.counters.bump("tun_malformed");
+                return None;
+            }
+        };
+        let Some(&sref) = self.routes.get(&dst) else {
+            self.counters.bump("no_route");
+            return None;
+        };
+        let len = buf.len() as u64;
+        let session = self.sessions.get_mut(&sref)?;
+        if !session.ppp.ipv4_open() || session.ppp.encap_ip(ppp::IpVersion::V4, buf).is_err() {
+            self.counters.bump("ppp_not_open");
+            return None;
+        }
+        session.bytes_out += len;
+        session.packets_out += 1;
+        if self.l2tp.encap_data(sref, buf).is_err() {
+            self.counters.bump("l2tp_not_open");
+            return None;
+        }
+        self.seal_for_peer(sref.peer, buf)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.l2tp.poll_timeout().is_some_and(|t| t <= now) {
+            self.l2tp.handle_timeout(now);
+        }
+        if self.next_session_deadline.is_some_and(|t| t <= now) {
+            let idle = self.config.idle_timeout;
+            let mut due = Vec::new();
+            for (r, s) in &mut self.sessions {
+                if s.ppp.poll_timeout().is_some_and(|t| t <= now) {
+                    s.ppp.handle_timeout(now);
+                    due.push(*r);
+                }
+                if idle.is_some_and(|d| s.last_rx + d <= now)
+                    && s.ppp.phase() != ppp::Phase::Terminate
+                    && s.ppp.phase() != ppp::Phase::Dead
+                {
+                    tracing::info!(user = s.user.as_deref().unwrap_or(""), "idle timeout");
+                    s.ppp.close(now);
+                    due.push(*r);
+                }
+            }
+            self.dirty.extend(due);
+        }
+        self.process(now);
+        self.recompute_deadline();
+    }
+
+    fn poll_output(&mut self, buf: &mut PacketBuf) -> Option<Output> {
+        while let Some(p) = self.pending.pop_front() {
+            if let Some(o) = self.encapsulate_pending(p, buf) {
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.l2tp.poll_timeout(), self.next_session_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn reload_users(&mut self, users: UserDb) {
+        self.set_users(users);
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let refs: Vec<_> = self.sessions.keys().copied().collect();
+        for r in refs {
+            if let Some(s) = self.sessions.get_mut(&r) {
+                s.ppp.close(now);
+            }
+            self.dirty.push(r);
+        }
+        self.process(now);
+        for t in self.tunnels.clone() {
+            let _ = self.l2tp.close_tunnel(now, t);
+        }
+        self.process(now);
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.shutting_down && self.pending.is_empty()
+    }
+
+    fn status(&self, now: Instant) -> StatusReport {
+        let mut sessions: Vec<SessionStatus> = self
+            .sessions
+            .iter()
+            .map(|(r, s)| {
+                let peer = self.peers.get(&r.peer);
+                SessionStatus {
+                    user: s.user.clone().unwrap_or_default(),
+                    outer: peer
+                        .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |p| {
+                            p.remote
+                        }),
+                    inner: s.routed.then_some(s.ip),
+                    uptime_secs: now.saturating_duration_since(s.started).as_secs(),
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                    packets_in: s.packets_in,
+                    packets_out: s.packets_out,
+                    esp: peer.and_then(|p| p.newest()).map(|pair| EspStatus {
+                        suite: format!("{:?}", pair.suite),
+                        inbound_spi: pair.inbound_spi.to_string(),
+                        outbound_spi: pair.outbound_spi.to_string(),
+                        age_secs: now.saturating_duration_since(pair.installed).as_secs(),
+                        udp_encapsulated: peer.is_some_and(|p| p.udp_encapsulated),
+                    }),
+                    l2tp_tunnel: r.tunnel.0,
+                    l2tp_session: r.session.0,
+                }
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.inner);
+        let mut counters = self.counters.snapshot();
+        counters.insert("peers".into(), self.peers.len() as u64);
+        counters.insert("esp_inbound_sas".into(), self.inbound.len() as u64);
+        counters.insert("l2tp_tunnels".into(), self.l2tp.tunnel_count() as u64);
+        counters.insert("pool_in_use".into(), u64::from(self.config.pool.in_use()));
+        counters.insert(
+            "pool_capacity".into(),
+            u64::from(self.config.pool.dynamic_capacity()),
+        );
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            sessions,
+            counters,
+        }
+    }
+}

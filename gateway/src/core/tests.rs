@@ -1,0 +1,679 @@
+//! The core against real client engines in memory, on a virtual clock: an L2TP LAC and a
+//! PPP client behind ESP transport-mode SAs keyed by hand (as IKE would key them),
+//! talking UDP 4500 to the core. Every byte between them is a real ESP packet.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use esp::{Encryption, Integrity, Mode, SaParams, Spi, Suite};
+use wire::PacketBuf;
+use wire::ip::IpProtocol;
+use wire::random::DeterministicRandom;
+
+use super::*;
+use crate::config::{Config, Resolved};
+use crate::driver::{Engine, Output, TUN_HEADROOM};
+
+const SERVER: &str = "192.0.2.1:4500";
+
+fn test_clock() -> Instant {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the base of the tests' virtual clock"
+    )]
+    Instant::now()
+}
+
+fn suite() -> Suite {
+    Suite::new(Encryption::AesCbc128, Integrity::HmacSha1_96).unwrap()
+}
+
+fn params(spi: u32, fill: u8) -> SaParams {
+    let keymat = vec![fill; suite().keymat_len()];
+    SaParams::from_keymat(Spi(spi), suite(), Mode::Transport, &keymat).unwrap()
+}
+
+fn core_with(mutate: impl FnOnce(&mut Config), users: &[&str]) -> (Core, Instant) {
+    let mut config = Config::default();
+    mutate(&mut config);
+    let flag_users = users
+        .iter()
+        .map(|u| crate::users::parse_user_flag(u).unwrap())
+        .collect();
+    let mut rng = DeterministicRandom::new(1);
+    let resolved = Resolved::new(config, flag_users, &mut rng).unwrap();
+    let cc = CoreConfig::from_resolved(&resolved).unwrap();
+    let now = test_clock();
+    let core = Core::new(
+        cc,
+        now,
+        Box::new(DeterministicRandom::new(2)),
+        Box::new(DeterministicRandom::new(3)),
+    );
+    (core, now)
+}
+
+/// One client: ESP SAs, an L2TP LAC and (once the session is up) a PPP client.
+struct Client {
+    remote: SocketAddr,
+    out_sa: esp::OutboundSa,
+    in_sa: esp::InboundSa,
+    l2tp: l2tp::Endpoint,
+    tunnel: Option<l2tp::TunnelHandle>,
+    session: Option<l2tp::SessionRef>,
+    ppp: Option<ppp::Session>,
+    creds: ppp::Credentials,
+    up: Option<Ipv4Addr>,
+    down: bool,
+    received_ip: Vec<Vec<u8>>,
+    rng: DeterministicRandom,
+}
+
+const CLIENT_PEER: l2tp::PeerId = l2tp::PeerId(1);
+
+impl Client {
+    /// Keys the SA pair on both sides (the core's inbound SPI is `spi`, its outbound
+    /// `spi + 1`) and starts the LAC.
+    fn new(
+        core: &mut Core,
+        now: Instant,
+        remote: &str,
+        spi: u32,
+        ike: u64,
+        user: &str,
+        password: &str,
+    ) -> Self {
+        let remote: SocketAddr = remote.parse().unwrap();
+        let to_server = params(spi, spi as u8);
+        let to_client = params(spi + 1, spi as u8 ^ 0x55);
+        core.install_sa_pair(
+            now,
+            SaPair {
+                ike,
+                local: SERVER.parse().unwrap(),
+                remote,
+                inbound: to_server.clone(),
+                outbound: to_client.clone(),
+                udp_encapsulated: true,
+                rekey: false,
+            },
+        )
+        .unwrap();
+        let mut rng = DeterministicRandom::new(u64::from(spi));
+        let mut l2tp = l2tp::Endpoint::new(
+            l2tp::Config::lac(),
+            Box::new(DeterministicRandom::new(u64::from(spi) + 7)),
+        );
+        let tunnel = l2tp.connect(now, CLIENT_PEER).unwrap();
+        Self {
+            remote,
+            out_sa: esp::OutboundSa::new(&to_server, now, &mut rng).unwrap(),
+            in_sa: esp::InboundSa::new(&to_client, now).unwrap(),
+            l2tp,
+            tunnel: Some(tunnel),
+            session: None,
+            ppp: None,
+            creds: ppp::Credentials::new(user, password),
+            up: None,
+            down: false,
+            received_ip: Vec::new(),
+            rng,
+        }
+    }
+
+    /// Wraps an L2TP message (in `buf`) in UDP 1701 and ESP.
+    fn seal(&mut self, buf: &mut PacketBuf) -> Vec<u8> {
+        transport::push_udp(buf, 1701, None).unwrap();
+        self.out_sa.seal(IpProtocol::Udp, buf).unwrap();
+        buf.payload().to_vec()
+    }
+
+    /// Everything the client wants to send, as ESP datagrams.
+    fn outgoing(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut v = Vec::new();
+        loop {
+            v.clear();
+            let Some(t) = self.l2tp.poll_transmit(&mut v) else {
+                break;
+            };
+            let mut buf = PacketBuf::new(2048, 128);
+            buf.set_payload(&v[..t.len]).unwrap();
+            out.push(self.seal(&mut buf));
+        }
+        while let Some(ev) = self.l2tp.poll_event() {
+            match ev {
+                l2tp::Event::TunnelUp { .. } => {
+                    let s = self.l2tp.open_session(now, self.tunnel.unwrap()).unwrap();
+                    self.session = Some(s);
+                }
+                l2tp::Event::SessionUp(s) => {
+                    self.session = Some(s);
+                    let config = Arc::new(ppp::Config::default());
+                    self.ppp = Some(ppp::Session::new_client(
+                        config,
+                        self.creds.clone(),
+                        now,
+                        &mut self.rng,
+                    ));
+                }
+                l2tp::Event::SessionDown { .. } | l2tp::Event::TunnelDown { .. } => {
+                    self.down = true
+                }
+            }
+        }
+        // L2TP events may have queued more control messages.
+        loop {
+            v.clear();
+            let Some(t) = self.l2tp.poll_transmit(&mut v) else {
+                break;
+            };
+            let mut buf = PacketBuf::new(2048, 128);
+            buf.set_payload(&v[..t.len]).unwrap();
+            out.push(self.seal(&mut buf));
+        }
+        if let (Some(ppp), Some(session)) = (self.ppp.as_mut(), self.session) {
+            loop {
+                v.clear();
+                let Some(n) = ppp.poll_transmit(&mut v) else {
+                    break;
+                };
+                let mut buf = PacketBuf::new(2048, 128);
+                buf.set_payload(&v[..n]).unwrap();
+                self.l2tp.encap_data(session, &mut buf).unwrap();
+                transport::push_udp(&mut buf, 1701, None).unwrap();
+                self.out_sa.seal(IpProtocol::Udp, &mut buf).unwrap();
+                out.push(buf.payload().to_vec());
+            }
+            while let Some(ev) = ppp.poll_event() {
+                match ev {
+                    // From the client's side, `local_ip` is the address it was given.
+                    ppp::Event::Up { local_ip, .. } => self.up = Some(local_ip),
+                    ppp::Event::Down { .. } => self.down = true,
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// A datagram from the core.
+    fn receive(&mut self, now: Instant, mut datagram: Vec<u8>) {
+        let opened = self.in_sa.open(&mut datagram).unwrap();
+        assert_eq!(opened.next_header, IpProtocol::Udp);
+        let range = opened.range.clone();
+        let inner = transport::parse_inner(&datagram[range.clone()], None).unwrap();
+        assert_eq!(inner.src_port, 1701);
+        let l2tp_bytes =
+            &datagram[range.start + inner.payload.start..range.start + inner.payload.end];
+        if let Ok(Some(p)) = self.l2tp.handle_datagram(now, CLIENT_PEER, l2tp_bytes)
+            && let Some(ppp) = self.ppp.as_mut()
+            && let Ok(Some(ip)) = ppp.handle_frame(now, p.frame)
+        {
+            self.received_ip.push(ip.packet().to_vec());
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.l2tp.poll_timeout(),
+            self.ppp.as_ref().and_then(ppp::Session::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.l2tp.handle_timeout(now);
+        if let Some(p) = self.ppp.as_mut() {
+            p.handle_timeout(now);
+        }
+    }
+
+    /// An IPv4/UDP packet from `src` to `dst`, sent through the tunnel.
+    fn send_ip(&mut self, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let packet = ipv4_udp(src, dst, payload);
+        let mut buf = PacketBuf::new(2048, 128);
+        buf.set_payload(&packet).unwrap();
+        let ppp = self.ppp.as_ref().unwrap();
+        ppp.encap_ip(ppp::IpVersion::V4, &mut buf).unwrap();
+        self.l2tp
+            .encap_data(self.session.unwrap(), &mut buf)
+            .unwrap();
+        transport::push_udp(&mut buf, 1701, None).unwrap();
+        self.out_sa.seal(IpProtocol::Udp, &mut buf).unwrap();
+        (packet, buf.payload().to_vec())
+    }
+}
+
+fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let total = 28 + payload.len();
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let ulen = 8 + payload.len();
+    p.extend_from_slice(&[0x30, 0x39, 0x00, 0x07, (ulen >> 8) as u8, ulen as u8, 0, 0]);
+    p.extend_from_slice(payload);
+    let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
+    v.fill_checksum();
+    p
+}
+
+/// Moves everything between the core and the clients until nothing moves, jumping the
+/// virtual clock to the next timer when idle, until `done` or `limit` of virtual time.
+fn drive(
+    core: &mut Core,
+    clients: &mut [Client],
+    now: &mut Instant,
+    limit: Duration,
+    done: impl Fn(&Core, &[Client]) -> bool,
+) {
+    let end = *now + limit;
+    let server: SocketAddr = SERVER.parse().unwrap();
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    while !done(core, clients) {
+        let mut moved = false;
+        for c in clients.iter_mut() {
+            for mut d in c.outgoing(*now) {
+                moved = true;
+                let r = core.handle_udp(*now, server, c.remote, &mut d);
+                assert!(r.is_none(), "control traffic never reaches the TUN");
+            }
+        }
+        loop {
+            buf.reset(TUN_HEADROOM);
+            let Some(out) = core.poll_output(&mut buf) else {
+                break;
+            };
+            moved = true;
+            let Output::Udp { local, remote } = out else {
+                panic!("control output to TUN")
+            };
+            assert_eq!(local, server);
+            let c = clients
+                .iter_mut()
+                .find(|c| c.remote == remote)
+                .expect("output to a known client");
+            c.receive(*now, buf.payload().to_vec());
+        }
+        if moved {
+            continue;
+        }
+        let next = clients
+            .iter()
+            .filter_map(Client::poll_timeout)
+            .chain(core.poll_timeout())
+            .min()
+            .expect("something must be pending");
+        assert!(next <= end, "not done within {limit:?} of virtual time");
+        *now = next.max(*now);
+        core.handle_timeout(*now);
+        for c in clients.iter_mut() {
+            c.handle_timeout(*now);
+        }
+    }
+}
+
+fn all_up(_: &Core, clients: &[Client]) -> bool {
+    clients.iter().all(|c| c.up.is_some())
+}
+
+#[test]
+fn client_comes_up_and_traffic_flows_both_ways() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let ip = clients[0].up.unwrap();
+    assert_eq!(
+        ip,
+        Ipv4Addr::new(10, 77, 0, 2),
+        "first pool address after the gateway's"
+    );
+    assert_eq!(core.route(ip), Some(Some("alice")));
+
+    // Client -> TUN: the IP packet comes back as a range of the decrypted datagram.
+    let (packet, mut datagram) = clients[0].send_ip(ip, Ipv4Addr::new(9, 9, 9, 9), b"ping");
+    let range = core
+        .handle_udp(
+            now,
+            SERVER.parse().unwrap(),
+            clients[0].remote,
+            &mut datagram,
+        )
+        .unwrap();
+    assert_eq!(&datagram[range], &packet[..]);
+
+    // TUN -> client, through the route.
+    let reply = ipv4_udp(Ipv4Addr::new(9, 9, 9, 9), ip, b"pong");
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&reply).unwrap();
+    let out = core.handle_tun(now, &mut buf).unwrap();
+    assert_eq!(
+        out,
+        Output::Udp {
+            local: SERVER.parse().unwrap(),
+            remote: clients[0].remote
+        }
+    );
+    clients[0].receive(now, buf.payload().to_vec());
+    assert_eq!(clients[0].received_ip, [reply]);
+
+    let status = core.status(now);
+    assert_eq!(status.sessions.len(), 1);
+    let s = &status.sessions[0];
+    assert_eq!(
+        (s.user.as_str(), s.inner, s.packets_in, s.packets_out),
+        ("alice", Some(ip), 1, 1)
+    );
+    assert_eq!(s.outer, clients[0].remote);
+    assert!(s.esp.as_ref().unwrap().udp_encapsulated);
+}
+
+#[test]
+fn spoofed_sources_and_client_to_client_are_dropped_and_counted() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret", "bob:pw"]);
+    let mut clients = [
+        Client::new(
+            &mut core,
+            now,
+            "198.51.100.7:4500",
+            0x1000,
+            1,
+            "alice",
+            "secret",
+        ),
+        Client::new(&mut core, now, "198.51.100.8:4500", 0x2000, 2, "bob", "pw"),
+    ];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let (a, b) = (clients[0].up.unwrap(), clients[1].up.unwrap());
+    assert_ne!(a, b);
+    let server: SocketAddr = SERVER.parse().unwrap();
+
+    // Alice pretending to be Bob.
+    let (_, mut d) = clients[0].send_ip(b, Ipv4Addr::new(9, 9, 9, 9), b"x");
+    assert_eq!(
+        core.handle_udp(now, server, clients[0].remote, &mut d),
+        None
+    );
+    assert_eq!(core.counters().get("spoofed_source"), 1);
+    // Alice talking to Bob directly: refused by default.
+    let (_, mut d) = clients[0].send_ip(a, b, b"x");
+    assert_eq!(
+        core.handle_udp(now, server, clients[0].remote, &mut d),
+        None
+    );
+    assert_eq!(core.counters().get("client_to_client"), 1);
+    // To the gateway itself: fine.
+    let (_, mut d) = clients[0].send_ip(a, Ipv4Addr::new(10, 77, 0, 1), b"x");
+    assert!(
+        core.handle_udp(now, server, clients[0].remote, &mut d)
+            .is_some()
+    );
+    // A replayed datagram is dropped by ESP.
+    let (_, d) = clients[0].send_ip(a, Ipv4Addr::new(9, 9, 9, 9), b"x");
+    let mut first = d.clone();
+    let mut again = d;
+    assert!(
+        core.handle_udp(now, server, clients[0].remote, &mut first)
+            .is_some()
+    );
+    assert_eq!(
+        core.handle_udp(now, server, clients[0].remote, &mut again),
+        None
+    );
+    assert_eq!(core.counters().get("esp_replayed"), 1);
+    // A packet from the TUN for an address nobody holds.
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&ipv4_udp(
+        Ipv4Addr::new(9, 9, 9, 9),
+        Ipv4Addr::new(10, 77, 0, 200),
+        b"x",
+    ))
+    .unwrap();
+    assert_eq!(core.handle_tun(now, &mut buf), None);
+    assert_eq!(core.counters().get("no_route"), 1);
+    let text = core.status(now).to_prometheus();
+    assert!(
+        text.contains("l2tpgw_dropped{reason=\"spoofed_source\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_clients_behind_one_nat_both_work() {
+    // Same public address, different NAT ports, each with its own SA pair: the L2TP
+    // messages of both arrive as NAT:1701 -> 1701 and are told apart by the SA.
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret", "bob:pw"]);
+    let mut clients = [
+        Client::new(
+            &mut core,
+            now,
+            "203.0.113.5:4500",
+            0x1000,
+            1,
+            "alice",
+            "secret",
+        ),
+        Client::new(&mut core, now, "203.0.113.5:61000", 0x2000, 2, "bob", "pw"),
+    ];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let (a, b) = (clients[0].up.unwrap(), clients[1].up.unwrap());
+    assert_ne!(a, b);
+    assert_eq!(core.route(a), Some(Some("alice")));
+    assert_eq!(core.route(b), Some(Some("bob")));
+    for (i, ip) in [(0, a), (1, b)] {
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&ipv4_udp(Ipv4Addr::new(9, 9, 9, 9), ip, b"hi"))
+            .unwrap();
+        let Some(Output::Udp { remote, .. }) = core.handle_tun(now, &mut buf) else {
+            panic!("no output")
+        };
+        assert_eq!(remote, clients[i].remote);
+        clients[i].receive(now, buf.payload().to_vec());
+        assert_eq!(clients[i].received_ip.len(), 1);
+    }
+}
+
+#[test]
+fn wrong_password_is_refused_and_counted() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "wrong",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(60),
+        |_, c| c[0].down,
+    );
+    assert!(clients[0].up.is_none());
+    assert_eq!(core.counters().get("auth_failures"), 1);
+    assert!(core.routes.is_empty());
+}
+
+#[test]
+fn nt_hash_only_user_logs_in_with_mschapv2() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let hash = hex::encode(crate::users::NtHash::of_password("hunter2").as_bytes());
+    std::fs::write(&users, format!("carol nt:{hash}\n")).unwrap();
+    let path = users.clone();
+    let (mut core, mut now) = core_with(move |c| c.users_file = Some(path), &[]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "carol",
+        "hunter2",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    assert_eq!(core.route(clients[0].up.unwrap()), Some(Some("carol")));
+}
+
+#[test]
+fn a_reconnecting_user_replaces_the_old_session() {
+    let (mut core, mut now) = core_with(|c| c.limits.sessions_per_user = 1, &["alice:secret"]);
+    let mut first = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut first,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let old_ip = first[0].up.unwrap();
+    // The phone wakes up on a new address and a new IKE SA; the old one is still held.
+    let mut both = [
+        first.into_iter().next().unwrap(),
+        Client::new(
+            &mut core,
+            now,
+            "198.51.100.99:4500",
+            0x3000,
+            3,
+            "alice",
+            "secret",
+        ),
+    ];
+    drive(
+        &mut core,
+        &mut both,
+        &mut now,
+        Duration::from_secs(60),
+        |core, c| c[1].up.is_some() && c[0].down && core.session_count() == 1,
+    );
+    assert_eq!(core.counters().get("sessions_replaced"), 1);
+    let new_ip = both[1].up.unwrap();
+    assert_eq!(core.route(new_ip), Some(Some("alice")));
+    assert_ne!(
+        core.route(old_ip),
+        Some(Some("alice")),
+        "the old route is gone"
+    );
+}
+
+#[test]
+fn losing_the_last_sa_pair_tears_everything_down() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    assert_eq!(core.pool().in_use(), 1);
+    now += Duration::from_secs(1);
+    core.remove_sa_pair(now, Spi(0x1000));
+    assert_eq!(core.session_count(), 0);
+    assert_eq!(core.pool().in_use(), 0, "address released");
+    assert!(core.routes.is_empty());
+    assert_eq!(core.status(now).counters["peers"], 0);
+}
+
+#[test]
+fn sigterm_says_goodbye_to_every_peer() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    core.begin_shutdown(now);
+    assert!(!core.is_shut_down(), "goodbyes are queued");
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    let mut sent = 0;
+    while core.poll_output(&mut buf).is_some() {
+        clients[0].receive(now, buf.payload().to_vec());
+        buf.reset(TUN_HEADROOM);
+        sent += 1;
+    }
+    assert!(sent >= 2, "LCP Terminate-Request and StopCCN");
+    assert!(core.is_shut_down());
+    let _ = clients[0].outgoing(now);
+    assert!(clients[0].down, "the client saw the link go down");
+}

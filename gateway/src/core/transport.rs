@@ -1,0 +1,182 @@
+//! Transport-mode glue: the UDP header (port 1701) that sits between ESP and L2TP.
+//!
+//! In transport mode what ESP protects is a UDP datagram whose addresses are the outer
+//! ones. The gateway has no kernel socket on 1701, so it checks and strips that header
+//! itself on the way in and writes it on the way out.
+//!
+//! Checksums (RFC 3948 §3.1.2): behind NAT the sender computed its UDP checksum with its
+//! own (private) address, which we cannot see unless it sent NAT-OA. ESP's integrity
+//! check already covers every byte, so for UDP-encapsulated SAs the checksum is not
+//! verified; for plain ESP (no NAT) it is verified with the outer addresses, and a zero
+//! checksum (IPv4: "none") is accepted. Outbound, we send a zero checksum on
+//! UDP-encapsulated SAs (what Linux's own NAT-T transport mode does; receivers skip it
+//! there) and a real one on plain ESP.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use wire::PacketBuf;
+
+/// The L2TP port.
+pub const L2TP_PORT: u16 = 1701;
+/// The UDP header length.
+pub const UDP_HEADER_LEN: usize = 8;
+
+/// Why an inner UDP datagram was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InnerUdpError {
+    /// Shorter than a UDP header, or its length field disagrees with the payload.
+    BadLength,
+    /// Not addressed to port 1701.
+    NotL2tp(u16),
+    /// The checksum does not verify (plain ESP only).
+    BadChecksum,
+}
+
+impl InnerUdpError {
+    /// The drop-counter name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BadLength => "inner_udp_length",
+            Self::NotL2tp(_) => "inner_udp_not_l2tp",
+            Self::BadChecksum => "inner_udp_checksum",
+        }
+    }
+}
+
+/// The L2TP payload of an inner UDP datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerUdp {
+    /// The sender's UDP port (replies go to it).
+    pub src_port: u16,
+    /// Where the L2TP message lies in the datagram given.
+    pub payload: Range<usize>,
+}
+
+/// Checks the UDP header of `datagram` (ESP's decrypted payload). `addresses` is
+/// `Some((src, dst))` when the checksum can be verified (plain ESP), `None` for
+/// UDP-encapsulated SAs.
+pub fn parse_inner(
+    datagram: &[u8],
+    addresses: Option<(IpAddr, IpAddr)>,
+) -> Result<InnerUdp, InnerUdpError> {
+    let udp = wire::ip::UdpPacket::new_checked(datagram).map_err(|_| InnerUdpError::BadLength)?;
+    if udp.len() != datagram.len() {
+        return Err(InnerUdpError::BadLength);
+    }
+    if udp.dst_port() != L2TP_PORT {
+        return Err(InnerUdpError::NotL2tp(udp.dst_port()));
+    }
+    if let Some((src, dst)) = addresses
+        && udp.checksum() != 0
+        && !udp.verify_checksum(src, dst)
+    {
+        return Err(InnerUdpError::BadChecksum);
+    }
+    Ok(InnerUdp {
+        src_port: udp.src_port(),
+        payload: UDP_HEADER_LEN..datagram.len(),
+    })
+}
+
+/// Prepends the UDP header (1701 → `dst_port`) to the L2TP message in `buf`. With
+/// `addresses` the checksum is computed over them; without, it is zero.
+pub fn push_udp(
+    buf: &mut PacketBuf,
+    dst_port: u16,
+    addresses: Option<(IpAddr, IpAddr)>,
+) -> Result<(), wire::BufError> {
+    let total = buf.len() + UDP_HEADER_LEN;
+    let len = u16::try_from(total).map_err(|_| wire::BufError {
+        needed: total,
+        available: usize::from(u16::MAX),
+    })?;
+    let header = buf.prepend(UDP_HEADER_LEN)?;
+    header.copy_from_slice(&[0; UDP_HEADER_LEN]);
+    if let Some(h) = header.get_mut(..6) {
+        h[..2].copy_from_slice(&L2TP_PORT.to_be_bytes());
+        h[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        h[4..6].copy_from_slice(&len.to_be_bytes());
+    }
+    if let Some((src, dst)) = addresses
+        && let Ok(mut udp) = wire::ip::UdpPacket::new_checked(buf.payload_mut())
+    {
+        udp.fill_checksum(src, dst);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (IpAddr, IpAddr) {
+        (
+            "192.0.2.10".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trip_with_and_without_checksum() {
+        for addresses in [Some(addrs()), None] {
+            let mut b = PacketBuf::new(64, 16);
+            b.set_payload(b"\xc8\x02l2tp").unwrap();
+            push_udp(&mut b, 1701, addresses).unwrap();
+            let p = b.payload();
+            assert_eq!(&p[..6], &[0x06, 0xa5, 0x06, 0xa5, 0, 14]);
+            assert_eq!(
+                p[6..8] == [0, 0],
+                addresses.is_none(),
+                "zero checksum exactly when encapsulated"
+            );
+            let inner = parse_inner(p, Some(addrs())).unwrap();
+            assert_eq!(&p[inner.payload.clone()], b"\xc8\x02l2tp");
+            assert_eq!(inner.src_port, 1701);
+        }
+    }
+
+    #[test]
+    fn refuses_wrong_port_length_and_checksum() {
+        let mut b = PacketBuf::new(64, 16);
+        b.set_payload(b"abcd").unwrap();
+        push_udp(&mut b, 1701, Some(addrs())).unwrap();
+        let mut p = b.payload().to_vec();
+        // Wrong destination port.
+        let mut q = p.clone();
+        q[3] = 0xa6;
+        assert_eq!(parse_inner(&q, None), Err(InnerUdpError::NotL2tp(1702)));
+        // Length field disagreeing with the datagram.
+        assert_eq!(
+            parse_inner(&p[..p.len() - 1], None),
+            Err(InnerUdpError::BadLength)
+        );
+        assert_eq!(parse_inner(&p[..4], None), Err(InnerUdpError::BadLength));
+        // A flipped payload byte: caught by the checksum on plain ESP only.
+        p[9] ^= 1;
+        assert_eq!(
+            parse_inner(&p, Some(addrs())),
+            Err(InnerUdpError::BadChecksum)
+        );
+        assert!(
+            parse_inner(&p, None).is_ok(),
+            "UDP-encapsulated: ESP's ICV covers it"
+        );
+        // A zero checksum is accepted on plain ESP too (IPv4 "no checksum").
+        p[6] = 0;
+        p[7] = 0;
+        assert!(parse_inner(&p, Some(addrs())).is_ok());
+    }
+
+    #[test]
+    fn udp_checksum_known_answer() {
+        // Computed by hand: 1701 -> 1701, payload "x", 10.0.0.1 -> 10.0.0.2. Pseudo-header
+        // 0a00+0001+0a00+0002+0011+0009 = 141d; header 06a5+06a5+0009 = 0d53; payload
+        // 7800; sum 9970; checksum !9970 = 668f.
+        let mut b = PacketBuf::new(32, 16);
+        b.set_payload(b"x").unwrap();
+        let a = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        push_udp(&mut b, 1701, Some(a)).unwrap();
+        assert_eq!(&b.payload()[6..8], &[0x66, 0x8f]);
+    }
+}
