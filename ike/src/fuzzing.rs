@@ -46,7 +46,7 @@ impl CryptoProvider for NoSecurityProvider {
         _iv: &[u8],
         buf: &mut [u8],
     ) -> Result<(), CryptoError> {
-        if buf.len() % cipher.block_len() == 0 {
+        if buf.len().is_multiple_of(cipher.block_len()) {
             Ok(())
         } else {
             Err(CryptoError::BadLength)
@@ -60,7 +60,7 @@ impl CryptoProvider for NoSecurityProvider {
         _iv: &[u8],
         buf: &mut [u8],
     ) -> Result<(), CryptoError> {
-        if buf.len() % cipher.block_len() == 0 {
+        if buf.len().is_multiple_of(cipher.block_len()) {
             Ok(())
         } else {
             Err(CryptoError::BadLength)

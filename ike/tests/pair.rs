@@ -91,7 +91,7 @@ impl Pair {
     }
 
     /// Client path → the path the server sees.
-    fn to_server(&mut self, p: Path) -> Path {
+    fn toward_server(&mut self, p: Path) -> Path {
         if self.nat {
             let port = self.public_port(p.local.port());
             Path {
@@ -107,7 +107,7 @@ impl Pair {
     }
 
     /// Server path → the path the client sees.
-    fn to_client(&self, p: Path) -> Option<Path> {
+    fn toward_client(&self, p: Path) -> Option<Path> {
         if self.nat {
             let local = self
                 .nat_ports
@@ -164,9 +164,9 @@ impl Pair {
             if let Some((from_client, path, bytes)) = self.in_flight.pop_front() {
                 self.now += Duration::from_millis(5);
                 if from_client {
-                    let sp = self.to_server(path);
+                    let sp = self.toward_server(path);
                     let _ = self.server.handle_datagram(self.now, sp, &bytes);
-                } else if let Some(cp) = self.to_client(path) {
+                } else if let Some(cp) = self.toward_client(path) {
                     let _ = self.client.handle_datagram(self.now, cp, &bytes);
                 }
                 continue;

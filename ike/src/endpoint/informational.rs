@@ -88,29 +88,26 @@ impl Endpoint {
 
     fn peer_delete(&mut self, sa: &mut IkeSa, d: &DeletePayload) {
         match d.protocol {
-            ProtocolId::Isakmp => {
+            ProtocolId::Isakmp
                 if d.spis
                     .iter()
-                    .any(|s| s.as_slice() == [sa.icookie.0, sa.rcookie.0].concat())
-                {
-                    tracing::debug!(peer = %sa.path.remote, "peer deleted the ISAKMP SA");
-                    self.events.push_back(Event::IkeSaDown {
-                        ike: sa.id,
-                        path: sa.path,
-                        reason: DownReason::DeletedByPeer,
-                    });
-                    // Its ESP SAs live on until deleted or expired, as in RFC 2409; but
-                    // with no ISAKMP SA they can no longer be deleted by the peer, so end
-                    // them too, as Windows and strongSwan expect.
-                    for c in sa.children.drain(..) {
-                        self.events.push_back(Event::ChildSaDown {
-                            ike: sa.id,
-                            inbound_spi: c.inbound,
-                            outbound_spi: c.outbound,
-                            reason: DownReason::DeletedByPeer,
-                        });
-                    }
+                    .any(|s| s.as_slice() == [sa.icookie.0, sa.rcookie.0].concat()) =>
+            {
+                tracing::debug!(peer = %sa.path.remote, "peer deleted the ISAKMP SA");
+                self.events.push_back(Event::IkeSaDown {
+                    ike: sa.id,
+                    path: sa.path,
+                    reason: DownReason::DeletedByPeer,
+                });
+                // Its ESP SAs live on until deleted or expired (RFC 2409): Windows
+                // deletes the old ISAKMP SA after a Main Mode rekey while traffic still
+                // flows on ESP SAs it negotiated. The SA stays, unreachable by cookies,
+                // until its last ESP SA is gone.
+                self.by_cookies.remove(&(sa.icookie, sa.rcookie));
+                if sa.children.is_empty() {
                     sa.dead = true;
+                } else {
+                    sa.orphaned = true;
                 }
             }
             ProtocolId::Esp => {
@@ -118,12 +115,25 @@ impl Endpoint {
                     let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
                         continue;
                     };
-                    // The peer names its own inbound SPI: our outbound.
+                    // The peer names its own inbound SPI: our outbound. It may belong
+                    // to an older ISAKMP SA of the same peer (after a Main Mode rekey).
                     let spi = esp::Spi(u32::from_be_bytes(b));
-                    if let Some(pos) = sa.children.iter().position(|c| c.outbound == spi) {
-                        let c = sa.children.remove(pos);
+                    let removed =
+                        if let Some(pos) = sa.children.iter().position(|c| c.outbound == spi) {
+                            Some((sa.id, sa.children.remove(pos)))
+                        } else {
+                            let ip = sa.path.remote.ip();
+                            self.sas
+                                .values_mut()
+                                .filter(|o| o.path.remote.ip() == ip)
+                                .find_map(|o| {
+                                    let pos = o.children.iter().position(|c| c.outbound == spi)?;
+                                    Some((o.id, o.children.remove(pos)))
+                                })
+                        };
+                    if let Some((ike, c)) = removed {
                         self.events.push_back(Event::ChildSaDown {
-                            ike: sa.id,
+                            ike,
                             inbound_spi: c.inbound,
                             outbound_spi: c.outbound,
                             reason: DownReason::DeletedByPeer,

@@ -127,6 +127,8 @@ pub(super) struct IkeSa {
     pub(super) peer_id: Option<IdPayload>,
     /// Quick Modes whose first message had the commit bit set.
     pub(super) commit_mids: Vec<u32>,
+    /// Deleted by the peer but kept for its ESP SAs until they go.
+    pub(super) orphaned: bool,
 }
 
 impl IkeSa {
@@ -162,6 +164,7 @@ impl IkeSa {
             psk: None,
             peer_id: None,
             commit_mids: Vec::new(),
+            orphaned: false,
         }
     }
 
@@ -336,6 +339,10 @@ impl Endpoint {
             }
             return;
         }
+        if sa.orphaned && sa.children.is_empty() {
+            sa.dead = true;
+            return;
+        }
         if let Some(e) = sa.expires
             && now >= e
         {
@@ -377,7 +384,7 @@ impl Endpoint {
                 reason,
             });
         }
-        if sa.is_established() || sa.role == Role::Initiator {
+        if !sa.orphaned && (sa.is_established() || sa.role == Role::Initiator) {
             self.events.push_back(Event::IkeSaDown {
                 ike: sa.id,
                 path: sa.path,
