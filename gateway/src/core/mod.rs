@@ -65,6 +65,10 @@ pub struct CoreConfig {
     pub l2tp: l2tp::Config,
     /// The users.
     pub users: UserDb,
+    /// IKE behaviour.
+    pub ike: ike::Config,
+    /// The pre-shared key (for every peer).
+    pub psk: crate::secret::Secret,
 }
 
 impl CoreConfig {
@@ -100,6 +104,20 @@ impl CoreConfig {
             // The engine has no "off": a day between HELLOs is as good as none.
             l2tp.hello_interval = Duration::from_secs(86_400);
         }
+        let ike = ike::Config {
+            legacy: c.ike.legacy,
+            force_encapsulation: c.ike.force_encapsulation,
+            windows_nat_compat: c.ike.windows_server_behind_nat,
+            aggressive_mode: c.ike.aggressive_mode,
+            dpd: c.ike.dpd_interval_secs > 0,
+            limits: ike::Limits {
+                half_open: usize::try_from(c.limits.half_open_ike_sas).unwrap_or(usize::MAX),
+                half_open_per_source: usize::try_from(c.limits.half_open_ike_sas_per_source)
+                    .unwrap_or(usize::MAX),
+                ..ike::Limits::default()
+            },
+            ..ike::Config::default()
+        };
         l2tp.max_tunnels_per_peer =
             usize::try_from(c.limits.tunnels_per_peer).unwrap_or(usize::MAX);
         l2tp.max_sessions = usize::try_from(c.limits.sessions).unwrap_or(usize::MAX);
@@ -119,6 +137,8 @@ impl CoreConfig {
             ppp: Arc::new(ppp),
             l2tp,
             users: r.users.clone(),
+            ike,
+            psk: r.psk.clone(),
         })
     }
 }
@@ -156,15 +176,35 @@ struct Session {
     packets_out: u64,
 }
 
-/// Output waiting for [`Engine::poll_output`] (control traffic only; data never queues).
-enum Pending {
-    /// An L2TP control message for a peer: UDP 1701 and ESP are added on the way out.
-    L2tp { peer: l2tp::PeerId, bytes: Vec<u8> },
-    /// A PPP frame for a session: L2TP, UDP and ESP are added on the way out.
-    Ppp {
-        session: l2tp::SessionRef,
-        bytes: Vec<u8>,
-    },
+/// A datagram waiting for [`Engine::poll_output`] (control traffic only; data never
+/// queues). Control messages are sealed when queued, so a goodbye queued before its SA
+/// is deleted still leaves under that SA.
+struct Ready {
+    output: Output,
+    bytes: Vec<u8>,
+}
+
+/// The random sources: the core's own (ESP IV keys, PPP challenges) and the ones the
+/// IKE and L2TP engines own. The gateway gives the OS generator to all three; tests give
+/// seeded ones.
+pub struct CoreRandom {
+    /// For the core.
+    pub core: Box<dyn SecureRandom>,
+    /// For the IKE engine.
+    pub ike: Box<dyn SecureRandom>,
+    /// For the L2TP engine.
+    pub l2tp: Box<dyn SecureRandom>,
+}
+
+impl CoreRandom {
+    /// The operating system's generator for everything.
+    pub fn os() -> Self {
+        Self {
+            core: Box::new(crate::secret::OsRandom),
+            ike: Box::new(crate::secret::OsRandom),
+            l2tp: Box::new(crate::secret::OsRandom),
+        }
+    }
 }
 
 /// The sans-IO gateway core. See the module documentation.
@@ -179,7 +219,10 @@ pub struct Core {
     sessions: HashMap<l2tp::SessionRef, Session>,
     routes: HashMap<Ipv4Addr, l2tp::SessionRef>,
     tunnels: Vec<l2tp::TunnelHandle>,
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Ready>,
+    seal_buf: PacketBuf,
+    ike: ike::Endpoint,
+    ike_sas: Vec<ike::IkeSaId>,
     dirty: Vec<l2tp::SessionRef>,
     next_session_deadline: Option<Instant>,
     counters: Counters,
@@ -201,13 +244,15 @@ impl Core {
     /// A core with no peers yet. `rng` serves the core (ESP IV keys, PPP challenges);
     /// `l2tp_rng` is handed to the L2TP engine, which owns its source. The gateway passes
     /// the OS generator for both; tests pass seeded ones.
-    pub fn new(
-        config: CoreConfig,
-        now: Instant,
-        rng: Box<dyn SecureRandom>,
-        l2tp_rng: Box<dyn SecureRandom>,
-    ) -> Self {
+    pub fn new(config: CoreConfig, now: Instant, random: CoreRandom) -> Self {
+        let CoreRandom {
+            core: rng,
+            ike: ike_rng,
+            l2tp: l2tp_rng,
+        } = random;
         let l2tp = l2tp::Endpoint::new(config.l2tp.clone(), l2tp_rng);
+        let psk = ike::StaticPskStore::wildcard(ike::Psk::new(config.psk.expose().as_bytes()));
+        let ike = ike::Endpoint::new(config.ike.clone(), Box::new(psk), ike_rng);
         Self {
             config,
             started: now,
@@ -220,6 +265,12 @@ impl Core {
             routes: HashMap::new(),
             tunnels: Vec::new(),
             pending: VecDeque::new(),
+            seal_buf: PacketBuf::new(
+                crate::driver::TUN_HEADROOM + 65_535 + crate::driver::TUN_TAILROOM,
+                crate::driver::TUN_HEADROOM,
+            ),
+            ike,
+            ike_sas: Vec::new(),
             dirty: Vec::new(),
             next_session_deadline: None,
             counters: Counters::default(),
@@ -297,6 +348,11 @@ impl Core {
     /// Removes an ESP SA pair (IKE's `ChildSaDown`). When it was the peer's last, the
     /// peer is gone: its L2TP tunnels, PPP sessions and routes are torn down.
     pub fn remove_sa_pair(&mut self, now: Instant, inbound_spi: esp::Spi) {
+        self.forget_sa_pair(inbound_spi);
+        self.process(now);
+    }
+
+    fn forget_sa_pair(&mut self, inbound_spi: esp::Spi) {
         let Some(entry) = self.inbound.remove(&inbound_spi) else {
             return;
         };
@@ -311,7 +367,6 @@ impl Core {
             self.tunnels.retain(|t| t.peer != id);
             tracing::debug!(peer = ?id, "last ESP SA pair gone: peer removed");
         }
-        self.process(now);
     }
 
     /// Replaces the users (SIGHUP). Sessions already up keep running; the pool's static
@@ -319,6 +374,17 @@ impl Core {
     pub fn set_users(&mut self, users: UserDb) {
         self.config.pool.set_reserved(users.static_addresses());
         self.config.users = users;
+    }
+
+    fn ike_in(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, message: &[u8]) {
+        if self.shutting_down {
+            return;
+        }
+        // Refusals are counted in the IKE engine's stats (exported with the status).
+        let _ = self
+            .ike
+            .handle_datagram(now, ike::Path { local, remote }, message);
+        self.process(now);
     }
 
     fn esp_in(
@@ -462,18 +528,16 @@ impl Core {
     /// Drains every engine's output and events in dependency order.
     fn process(&mut self, now: Instant) {
         loop {
-            let mut progress = false;
+            // IKE first: SA pairs must be installed before L2TP can use them.
+            let mut progress = self.drain_ike(now);
             // L2TP control messages and events.
             loop {
                 self.scratch.clear();
                 let Some(t) = self.l2tp.poll_transmit(&mut self.scratch) else {
                     break;
                 };
-                let bytes = self.scratch.get(..t.len).unwrap_or_default().to_vec();
-                self.pending.push_back(Pending::L2tp {
-                    peer: t.peer,
-                    bytes,
-                });
+                let len = t.len;
+                self.queue_sealed(t.peer, None, len);
                 progress = true;
             }
             while let Some(ev) = self.l2tp.poll_event() {
@@ -575,11 +639,7 @@ impl Core {
             };
             self.scratch.clear();
             if let Some(n) = session.ppp.poll_transmit(&mut self.scratch) {
-                let bytes = self.scratch.get(..n).unwrap_or_default().to_vec();
-                self.pending.push_back(Pending::Ppp {
-                    session: sref,
-                    bytes,
-                });
+                self.queue_sealed(sref.peer, Some(sref), n);
                 progress = true;
                 continue;
             }
@@ -687,23 +747,92 @@ impl Core {
             .min();
     }
 
-    fn encapsulate_pending(&mut self, pending: Pending, buf: &mut PacketBuf) -> Option<Output> {
-        match pending {
-            Pending::L2tp { peer, bytes } => {
-                if buf.set_payload(&bytes).is_err() {
-                    self.counters.bump("tx_no_room");
-                    return None;
-                }
-                self.seal_for_peer(peer, buf)
+    /// Seals the first `len` bytes of `self.scratch` (an L2TP control message, or with
+    /// `session` a PPP frame) for `peer` and queues the datagram.
+    fn queue_sealed(&mut self, peer: l2tp::PeerId, session: Option<l2tp::SessionRef>, len: usize) {
+        let mut buf = core::mem::replace(&mut self.seal_buf, PacketBuf::new(0, 0));
+        buf.reset(crate::driver::TUN_HEADROOM);
+        let ok = buf
+            .set_payload(self.scratch.get(..len).unwrap_or_default())
+            .is_ok()
+            && session.is_none_or(|s| self.l2tp.encap_data(s, &mut buf).is_ok());
+        if ok {
+            if let Some(output) = self.seal_for_peer(peer, &mut buf) {
+                self.pending.push_back(Ready {
+                    output,
+                    bytes: buf.payload().to_vec(),
+                });
             }
-            Pending::Ppp { session, bytes } => {
-                if buf.set_payload(&bytes).is_err() || self.l2tp.encap_data(session, buf).is_err() {
-                    self.counters.bump("ppp_tx_dropped");
-                    return None;
+        } else {
+            self.counters.bump("control_tx_dropped");
+        }
+        self.seal_buf = buf;
+    }
+
+    /// Moves IKE's datagrams to the output queue and handles its events.
+    fn drain_ike(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        loop {
+            self.scratch.clear();
+            let Some(t) = self.ike.poll_transmit(&mut self.scratch) else {
+                break;
+            };
+            progress = true;
+            let mut bytes = Vec::with_capacity(self.scratch.len() + 4);
+            if t.non_esp_marker {
+                bytes.extend_from_slice(&esp::nat_t::NON_ESP_MARKER);
+            }
+            bytes.extend_from_slice(&self.scratch);
+            self.pending.push_back(Ready {
+                output: Output::Udp {
+                    local: t.path.local,
+                    remote: t.path.remote,
+                },
+                bytes,
+            });
+        }
+        while let Some(ev) = self.ike.poll_event() {
+            progress = true;
+            match ev {
+                ike::Event::IkeSaUp { ike, path, .. } => {
+                    tracing::info!(peer = %path.remote, "IKE SA up");
+                    self.ike_sas.push(ike);
+                    self.counters.bump("ike_sas_up");
                 }
-                self.seal_for_peer(session.peer, buf)
+                ike::Event::ChildSaUp(c) => {
+                    let pair = SaPair {
+                        ike: c.ike.0,
+                        local: c.path.local,
+                        remote: c.path.remote,
+                        inbound: c.inbound,
+                        outbound: c.outbound,
+                        udp_encapsulated: c.encapsulation == ike::Encapsulation::UdpTransport,
+                        rekey: c.rekey,
+                    };
+                    if let Err(e) = self.install_sa_pair(now, pair) {
+                        tracing::warn!("cannot install an ESP SA pair: {e:?}");
+                        self.counters.bump("sa_install_failed");
+                    }
+                }
+                ike::Event::ChildSaDown {
+                    inbound_spi,
+                    reason,
+                    ..
+                } => {
+                    tracing::debug!(spi = %inbound_spi, ?reason, "ESP SA pair down");
+                    self.forget_sa_pair(inbound_spi);
+                }
+                ike::Event::IkeSaDown { ike, path, reason } => {
+                    tracing::info!(peer = %path.remote, ?reason, "IKE SA down");
+                    self.ike_sas.retain(|i| *i != ike);
+                }
+                ike::Event::PeerGone { path } => {
+                    tracing::info!(peer = %path.remote, "IKE peer gone");
+                }
+                _ => {}
             }
         }
+        progress
     }
 }
 
@@ -719,14 +848,14 @@ impl Engine for Core {
         if port == self.config.nat_t_port {
             match data {
                 [esp::nat_t::KEEPALIVE] => None,
-                [0, 0, 0, 0, ..] => {
-                    self.counters.bump("ike_not_built");
+                [0, 0, 0, 0, ike_message @ ..] => {
+                    self.ike_in(now, local, remote, ike_message);
                     None
                 }
                 _ => self.esp_in(now, remote, local, data),
             }
         } else if port == self.config.ike_port {
-            self.counters.bump("ike_not_built");
+            self.ike_in(now, local, remote, data);
             None
         } else {
             self.counters.bump("unknown_port");
@@ -772,6 +901,9 @@ impl Engine for Core {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if self.ike.poll_timeout().is_some_and(|t| t <= now) {
+            self.ike.handle_timeout(now);
+        }
         if self.l2tp.poll_timeout().is_some_and(|t| t <= now) {
             self.l2tp.handle_timeout(now);
         }
@@ -800,18 +932,23 @@ impl Engine for Core {
 
     fn poll_output(&mut self, buf: &mut PacketBuf) -> Option<Output> {
         while let Some(p) = self.pending.pop_front() {
-            if let Some(o) = self.encapsulate_pending(p, buf) {
-                return Some(o);
+            if buf.set_payload(&p.bytes).is_ok() {
+                return Some(p.output);
             }
+            self.counters.bump("tx_no_room");
         }
         None
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.l2tp.poll_timeout(), self.next_session_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.ike.poll_timeout(),
+            self.l2tp.poll_timeout(),
+            self.next_session_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn reload_users(&mut self, users: UserDb) {
@@ -830,6 +967,11 @@ impl Engine for Core {
         self.process(now);
         for t in self.tunnels.clone() {
             let _ = self.l2tp.close_tunnel(now, t);
+        }
+        self.process(now);
+        // Last, the IKE DELETEs: the goodbyes above are already sealed under the SAs.
+        for id in core::mem::take(&mut self.ike_sas) {
+            let _ = self.ike.close(id);
         }
         self.process(now);
     }
@@ -871,6 +1013,23 @@ impl Engine for Core {
         sessions.sort_by_key(|s| s.inner);
         let mut counters = self.counters.snapshot();
         counters.insert("peers".into(), self.peers.len() as u64);
+        let ike = self.ike.stats();
+        counters.insert("ike_sas".into(), self.ike.ike_sa_count() as u64);
+        for (name, v) in [
+            ("ike_decode_errors", ike.decode_errors),
+            ("ike_unknown_sa", ike.unknown_sa),
+            ("ike_no_proposal_chosen", ike.no_proposal_chosen),
+            ("ike_auth_failures", ike.auth_failures),
+            ("ike_bad_hashes", ike.bad_hashes),
+            ("ike_protocol_errors", ike.protocol_errors),
+            ("ike_limited", ike.limited),
+        ] {
+            counters.insert(format!("dropped.{name}"), v);
+        }
+        counters.insert(
+            "ike_child_sas_established".into(),
+            ike.child_sas_established,
+        );
         counters.insert("esp_inbound_sas".into(), self.inbound.len() as u64);
         counters.insert("l2tp_tunnels".into(), self.l2tp.tunnel_count() as u64);
         counters.insert("pool_in_use".into(), u64::from(self.config.pool.in_use()));
