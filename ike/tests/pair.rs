@@ -553,3 +553,175 @@ fn initiator_gives_up_after_bounded_retransmissions() {
         u64::from(Config::default().retransmit.tries - 1)
     );
 }
+
+#[test]
+fn responder_lifetime_shortens_the_child_sa_on_both_sides() {
+    let server = Config {
+        child_lifetime_max: Duration::from_secs(1800),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(server, Config::default(), "psk", "psk", true, 21);
+    connect(&mut pair, Profile::linux());
+    pair.run(Duration::from_secs(30), Pair::up);
+    let c = Pair::children(&pair.client_events)[0];
+    let s = Pair::children(&pair.server_events)[0];
+    assert_eq!(s.lifetime, Duration::from_secs(1800));
+    assert_eq!(c.lifetime, Duration::from_secs(1800));
+}
+
+#[test]
+fn windows_profile_connects_with_ecp384_and_dpd_is_answered() {
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 22);
+    connect(&mut pair, Profile::windows());
+    pair.run(Duration::from_secs(30), Pair::up);
+    assert!(pair.up());
+    let c = Pair::children(&pair.client_events)[0];
+    assert_eq!(c.inbound.suite.encryption(), esp::Encryption::AesCbc256);
+    // DPD: the server answers R-U-THERE.
+    let ike = pair
+        .client_events
+        .iter()
+        .find_map(|e| match e {
+            Event::IkeSaUp { ike, .. } => Some(*ike),
+            _ => None,
+        })
+        .unwrap();
+    let tx = pair.server.stats().tx;
+    assert!(pair.client.send_dpd(ike));
+    pair.run(Duration::from_secs(1), |p| p.server.stats().tx > tx);
+    assert_eq!(pair.server.stats().tx, tx + 1);
+    assert_eq!(
+        pair.server.stats().bad_hashes + pair.client.stats().bad_hashes,
+        0
+    );
+    assert_eq!(pair.client.stats().protocol_errors, 0);
+}
+
+#[test]
+fn initial_contact_replaces_the_peers_old_sas_and_a_second_main_mode_coexists_without_it() {
+    // Without INITIAL-CONTACT (Windows): a new Main Mode from the same peer coexists.
+    let mut pair = Pair::new(
+        Config::default(),
+        Config::default(),
+        "psk",
+        "psk",
+        false,
+        23,
+    );
+    connect(&mut pair, Profile::windows());
+    pair.run(Duration::from_secs(30), Pair::up);
+    connect(&mut pair, Profile::windows());
+    pair.run(Duration::from_secs(30), |p| {
+        Pair::children(&p.server_events).len() == 2
+    });
+    assert_eq!(Pair::children(&pair.server_events).len(), 2);
+    assert_eq!(pair.server.ike_sa_count(), 2);
+    assert!(
+        !pair
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDown { .. }))
+    );
+
+    // With INITIAL-CONTACT (strongSwan profile): the old SAs go.
+    let mut pair = Pair::new(
+        Config::default(),
+        Config::default(),
+        "psk",
+        "psk",
+        false,
+        24,
+    );
+    connect(&mut pair, Profile::linux());
+    pair.run(Duration::from_secs(30), Pair::up);
+    let first = Pair::children(&pair.server_events)[0].inbound.spi;
+    connect(&mut pair, Profile::linux());
+    pair.run(Duration::from_secs(30), |p| {
+        Pair::children(&p.server_events).len() == 2
+    });
+    assert!(pair.server_events.iter().any(|e| matches!(e, Event::ChildSaDown { inbound_spi, reason: DownReason::InitialContact, .. } if *inbound_spi == first)));
+    assert_eq!(pair.server.ike_sa_count(), 1);
+}
+
+/// Delivers everything `from` has queued to `to`, as if the paths were direct.
+fn deliver(now: Instant, from: &mut Endpoint, to: &mut Endpoint) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    while let Some(t) = from.poll_transmit(&mut buf) {
+        let path = Path {
+            local: t.path.remote,
+            remote: t.path.local,
+        };
+        let _ = to.handle_datagram(now, path, &buf);
+        sent.push(std::mem::take(&mut buf));
+    }
+    sent
+}
+
+fn no_security() -> Config {
+    Config {
+        provider: &ike::fuzzing::PROVIDER,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn quick_mode_with_bad_hash_or_commit_bit() {
+    let now = Pair::new(Config::default(), Config::default(), "a", "a", false, 1).now;
+    let mk = |seed| {
+        Endpoint::new(
+            no_security(),
+            Box::new(StaticPskStore::wildcard(Psk::new("psk"))),
+            Box::new(DeterministicRandom::new(seed)),
+        )
+    };
+    let (mut c, mut s) = (mk(1), mk(2));
+    let path = Path {
+        local: sock(CLIENT, 500),
+        remote: sock(SERVER, 500),
+    };
+    c.connect(now, path, Profile::linux()).unwrap();
+    // MM1..MM6, then the client's QM1 is queued.
+    for _ in 0..3 {
+        deliver(now, &mut c, &mut s);
+        deliver(now, &mut s, &mut c);
+    }
+    let mut buf = Vec::new();
+    let t = c.poll_transmit(&mut buf).unwrap();
+    let qm1 = buf.clone();
+    assert_eq!(qm1[18], 32, "Quick Mode");
+    let spath = Path {
+        local: t.path.remote,
+        remote: t.path.local,
+    };
+    // A corrupted HASH(1) (the no-security PRF is all 0x5a): refused, nothing happens.
+    let mut bad = qm1.clone();
+    bad[28 + 4] ^= 1;
+    assert_eq!(
+        s.handle_datagram(now, spath, &bad),
+        Err(ike::Error::PeerMisbehaved(ike::PeerMisbehaved::BadHash))
+    );
+    assert!(s.poll_transmit(&mut Vec::new()).is_none());
+    // A wrong message ID of zero.
+    let mut zero = qm1.clone();
+    zero[20..24].copy_from_slice(&[0; 4]);
+    assert!(s.handle_datagram(now, spath, &zero).is_err());
+    // The commit bit: the responder answers HASH(3) with CONNECTED.
+    let mut commit = qm1.clone();
+    commit[19] |= 0x02;
+    s.handle_datagram(now, spath, &commit).unwrap();
+    while s.poll_event().is_some() {}
+    let mut qm2 = Vec::new();
+    s.poll_transmit(&mut qm2).unwrap();
+    c.handle_datagram(now, t.path, &qm2).unwrap();
+    let qm3 = deliver(now, &mut c, &mut s);
+    assert_eq!(qm3.len(), 1);
+    let mut qm4 = Vec::new();
+    s.poll_transmit(&mut qm4).unwrap();
+    assert_eq!(qm4[18], 32);
+    assert_eq!(qm4[19] & 0x02, 0x02, "commit flag");
+    // With the no-security cipher the body is the plaintext chain: HASH then N(CONNECTED).
+    let chain = ike::msgs::parse_chain(ike::msgs::PayloadType::Hash, &qm4[28..]).unwrap();
+    let n = ike::msgs::NotifyPayload::decode(chain.payloads[1].body).unwrap();
+    assert_eq!(n.notify_type, ike::NotifyType::Connected);
+}

@@ -427,6 +427,8 @@ impl Endpoint {
             dpd_seq: 0,
         }));
         sa.path = path;
+        // UDP encapsulation is in use exactly when the peer floated to 4500.
+        sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t();
         sa.peer_id = Some(peer_id.clone());
         sa.expires = Some(now + suite.lifetime);
         sa.last_request = Some(data.to_vec());
