@@ -270,6 +270,10 @@ impl Endpoint {
             self.settle(now, id);
             return r;
         }
+        // A new control connection starts at Ns 0; anything else is a stray.
+        if seq.ns != 0 {
+            return Err(Error::OutOfWindow);
+        }
         if let Err(e) = self.admit_sccrq(peer, &msg) {
             self.refuse_sccrq(peer, peer_tunnel, &e);
             return Err(e);

@@ -150,6 +150,8 @@ impl Tunnel {
                 add(self.last_rx + io.config.hello_interval);
             }
             TunnelState::Closing(c) if self.channel.is_idle() => add(c.until),
+            // An SCCRQ that never became processable: give up after a HELLO interval.
+            TunnelState::Idle(_) => add(self.last_rx + io.config.hello_interval),
             TunnelState::Dead => add(self.last_rx),
             _ => {}
         }
@@ -300,6 +302,13 @@ impl Tunnel {
                 io.transmit(peer, zlb);
             }
             Ok(false) => {}
+        }
+        if matches!(self.state, TunnelState::Idle(_))
+            && now >= self.last_rx + io.config.hello_interval
+        {
+            self.channel.clear_outgoing();
+            self.state = TunnelState::Dead;
+            return;
         }
         if self.is_established()
             && self.channel.is_idle()

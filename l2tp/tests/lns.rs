@@ -622,6 +622,14 @@ fn malformed_input_gives_typed_errors_and_counters() {
         ep.handle_datagram(now, PeerId(3), &bare),
         Err(Error::MissingAvp(MessageType::Sccrq, _))
     ));
+    // A "new" SCCRQ that does not start at Ns 0 makes no tunnel.
+    let mut stray = fixture("xl2tpd-sccrq");
+    stray[9] = 3;
+    assert_eq!(
+        ep.handle_datagram(now, PeerId(4), &stray),
+        Err(Error::OutOfWindow)
+    );
+    assert_eq!(ep.tunnel_count(), 1);
     // Every prefix of every fixture: an error (or a valid message), never a panic.
     for name in [
         "xl2tpd-sccrq",
