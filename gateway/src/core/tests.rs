@@ -16,6 +16,7 @@ use crate::config::{Config, Resolved};
 use crate::driver::{Engine, Output, TUN_HEADROOM};
 
 const SERVER: &str = "192.0.2.1:4500";
+const SERVER_IKE: &str = "192.0.2.1:500";
 
 fn test_clock() -> Instant {
     #[allow(
@@ -59,9 +60,14 @@ fn core_with(mutate: impl FnOnce(&mut Config), users: &[&str]) -> (Core, Instant
 
 /// One client: ESP SAs, an L2TP LAC and (once the session is up) a PPP client.
 struct Client {
+    /// The client's address as the server sees it (changes when IKE floats to 4500).
     remote: SocketAddr,
-    out_sa: esp::OutboundSa,
-    in_sa: esp::InboundSa,
+    /// Every address it has used.
+    addrs: Vec<SocketAddr>,
+    out_sa: Option<esp::OutboundSa>,
+    in_sa: Option<esp::InboundSa>,
+    /// With IKE: the initiator that keys the SAs.
+    ike: Option<ike::Endpoint>,
     l2tp: l2tp::Endpoint,
     tunnel: Option<l2tp::TunnelHandle>,
     session: Option<l2tp::SessionRef>,
@@ -111,8 +117,10 @@ impl Client {
         let tunnel = l2tp.connect(now, CLIENT_PEER).unwrap();
         Self {
             remote,
-            out_sa: esp::OutboundSa::new(&to_server, now, &mut rng).unwrap(),
-            in_sa: esp::InboundSa::new(&to_client, now).unwrap(),
+            addrs: vec![remote],
+            out_sa: Some(esp::OutboundSa::new(&to_server, now, &mut rng).unwrap()),
+            in_sa: Some(esp::InboundSa::new(&to_client, now).unwrap()),
+            ike: None,
             l2tp,
             tunnel: Some(tunnel),
             session: None,
@@ -125,10 +133,95 @@ impl Client {
         }
     }
 
+    /// A client that keys its SAs with IKE (Main Mode PSK, Quick Mode) against the core.
+    fn with_ike(
+        now: Instant,
+        remote_ip: &str,
+        psk: &str,
+        seed: u64,
+        user: &str,
+        password: &str,
+    ) -> Self {
+        let remote: SocketAddr = format!("{remote_ip}:500").parse().unwrap();
+        let mut ike = ike::Endpoint::new(
+            ike::Config::default(),
+            Box::new(ike::StaticPskStore::wildcard(ike::Psk::new(psk.as_bytes()))),
+            Box::new(DeterministicRandom::new(seed ^ 0x1ce)),
+        );
+        let path = ike::Path {
+            local: remote,
+            remote: SERVER_IKE.parse().unwrap(),
+        };
+        ike.connect(now, path, ike::Profile::linux()).unwrap();
+        Self {
+            remote,
+            addrs: vec![remote],
+            out_sa: None,
+            in_sa: None,
+            ike: Some(ike),
+            l2tp: l2tp::Endpoint::new(
+                l2tp::Config::lac(),
+                Box::new(DeterministicRandom::new(seed + 7)),
+            ),
+            tunnel: None,
+            session: None,
+            ppp: None,
+            creds: ppp::Credentials::new(user, password),
+            up: None,
+            down: false,
+            received_ip: Vec::new(),
+            rng: DeterministicRandom::new(seed),
+        }
+    }
+
+    /// IKE datagrams to send, as (server address, bytes with the marker on 4500), and
+    /// the SAs installed from IKE's events.
+    fn ike_outgoing(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        let Some(ike) = self.ike.as_mut() else {
+            return out;
+        };
+        let mut v = Vec::new();
+        loop {
+            v.clear();
+            let Some(t) = ike.poll_transmit(&mut v) else {
+                break;
+            };
+            let mut bytes = Vec::new();
+            if t.non_esp_marker {
+                bytes.extend_from_slice(&[0; 4]);
+            }
+            bytes.extend_from_slice(&v);
+            if self.remote != t.path.local {
+                self.remote = t.path.local;
+                self.addrs.push(t.path.local);
+            }
+            out.push((t.path.remote, bytes));
+        }
+        while let Some(ev) = ike.poll_event() {
+            if let ike::Event::ChildSaUp(c) = ev {
+                self.out_sa = Some(esp::OutboundSa::new(&c.outbound, now, &mut self.rng).unwrap());
+                self.in_sa = Some(esp::InboundSa::new(&c.inbound, now).unwrap());
+                if self.remote != c.path.local {
+                    self.remote = c.path.local;
+                    self.addrs.push(c.path.local);
+                }
+                if self.tunnel.is_none() {
+                    self.tunnel = Some(self.l2tp.connect(now, CLIENT_PEER).unwrap());
+                }
+            }
+        }
+        out
+    }
+
     /// Wraps an L2TP message (in `buf`) in UDP 1701 and ESP.
     fn seal(&mut self, buf: &mut PacketBuf) -> Vec<u8> {
         transport::push_udp(buf, 1701, None).unwrap();
-        self.out_sa.seal(IpProtocol::Udp, buf).unwrap();
+        self.out_sa
+            .as_mut()
+            .unwrap()
+            .seal(IpProtocol::Udp, buf)
+            .unwrap();
         buf.payload().to_vec()
     }
 
@@ -190,7 +283,11 @@ impl Client {
                     continue;
                 }
                 transport::push_udp(&mut buf, 1701, None).unwrap();
-                self.out_sa.seal(IpProtocol::Udp, &mut buf).unwrap();
+                self.out_sa
+                    .as_mut()
+                    .unwrap()
+                    .seal(IpProtocol::Udp, &mut buf)
+                    .unwrap();
                 out.push(buf.payload().to_vec());
             }
             while let Some(ev) = ppp.poll_event() {
@@ -205,9 +302,29 @@ impl Client {
         out
     }
 
-    /// A datagram from the core.
+    /// A datagram from the core, sent from `from` (the server's address).
+    fn receive_from(&mut self, now: Instant, from: SocketAddr, datagram: Vec<u8>) {
+        let is_ike = from.port() == 500 || datagram.starts_with(&[0; 4]);
+        if is_ike {
+            let body = if from.port() == 500 {
+                &datagram[..]
+            } else {
+                &datagram[4..]
+            };
+            let path = ike::Path {
+                local: self.remote,
+                remote: from,
+            };
+            // A refusal (the wrong PSK test) is the initiator's business; it is counted there.
+            let _ = self.ike.as_mut().unwrap().handle_datagram(now, path, body);
+        } else {
+            self.receive(now, datagram);
+        }
+    }
+
+    /// An ESP datagram from the core.
     fn receive(&mut self, now: Instant, mut datagram: Vec<u8>) {
-        let opened = self.in_sa.open(&mut datagram).unwrap();
+        let opened = self.in_sa.as_mut().unwrap().open(&mut datagram).unwrap();
         assert_eq!(opened.next_header, IpProtocol::Udp);
         let range = opened.range.clone();
         let inner = transport::parse_inner(&datagram[range.clone()], None).unwrap();
@@ -233,6 +350,9 @@ impl Client {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if let Some(ike) = self.ike.as_mut() {
+            ike.handle_timeout(now);
+        }
         self.l2tp.handle_timeout(now);
         if let Some(p) = self.ppp.as_mut() {
             p.handle_timeout(now);
@@ -250,7 +370,11 @@ impl Client {
             .encap_data(self.session.unwrap(), &mut buf)
             .unwrap();
         transport::push_udp(&mut buf, 1701, None).unwrap();
-        self.out_sa.seal(IpProtocol::Udp, &mut buf).unwrap();
+        self.out_sa
+            .as_mut()
+            .unwrap()
+            .seal(IpProtocol::Udp, &mut buf)
+            .unwrap();
         (packet, buf.payload().to_vec())
     }
 }
@@ -296,6 +420,11 @@ fn drive(
     while !done(core, clients) {
         let mut moved = false;
         for c in clients.iter_mut() {
+            for (to, mut d) in c.ike_outgoing(*now) {
+                moved = true;
+                let r = core.handle_udp(*now, to, c.remote, &mut d);
+                assert!(r.is_none(), "IKE never reaches the TUN");
+            }
             for mut d in c.outgoing(*now) {
                 moved = true;
                 let r = core.handle_udp(*now, server, c.remote, &mut d);
@@ -311,12 +440,16 @@ fn drive(
             let Output::Udp { local, remote } = out else {
                 panic!("control output to TUN")
             };
-            assert_eq!(local, server);
+            assert_eq!(
+                local.ip(),
+                server.ip(),
+                "replies leave from the address the client used"
+            );
             let c = clients
                 .iter_mut()
-                .find(|c| c.remote == remote)
+                .find(|c| c.addrs.contains(&remote))
                 .expect("output to a known client");
-            c.receive(*now, buf.payload().to_vec());
+            c.receive_from(*now, local, buf.payload().to_vec());
         }
         if moved {
             continue;
@@ -683,4 +816,118 @@ fn sigterm_says_goodbye_to_every_peer() {
     assert!(core.is_shut_down());
     let _ = clients[0].outgoing(now);
     assert!(clients[0].down, "the client saw the link go down");
+}
+
+#[test]
+fn ike_main_mode_quick_mode_then_l2tp_and_ppp_over_the_negotiated_sas() {
+    // The whole chain from UDP 500: the ike initiator (strongSwan's proposals), Main Mode
+    // PSK, the float to 4500 (force_encapsulation), Quick Mode, then L2TP and PPP over
+    // the negotiated UDP-encapsulated ESP SAs, then data both ways.
+    let (mut core, mut now) = core_with(
+        |c| c.psk = Some(crate::secret::Secret::new("sharedsecret")),
+        &["alice:secret"],
+    );
+    let mut clients = [Client::with_ike(
+        now,
+        "198.51.100.7",
+        "sharedsecret",
+        11,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(60),
+        all_up,
+    );
+    let ip = clients[0].up.unwrap();
+    assert_eq!(clients[0].remote.port(), 4500, "floated to NAT-T");
+    let status = core.status(now);
+    assert_eq!(status.counters["ike_sas"], 1);
+    assert_eq!(status.counters["ike_child_sas_established"], 1);
+    let session = &status.sessions[0];
+    assert_eq!((session.user.as_str(), session.inner), ("alice", Some(ip)));
+    assert!(session.esp.as_ref().unwrap().udp_encapsulated);
+
+    let (packet, mut datagram) = clients[0].send_ip(ip, Ipv4Addr::new(9, 9, 9, 9), b"ping");
+    let range = core
+        .handle_udp(
+            now,
+            SERVER.parse().unwrap(),
+            clients[0].remote,
+            &mut datagram,
+        )
+        .unwrap();
+    assert_eq!(&datagram[range], &packet[..]);
+    let reply = ipv4_udp(Ipv4Addr::new(9, 9, 9, 9), ip, b"pong");
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&reply).unwrap();
+    let Some(Output::Udp { remote, .. }) = core.handle_tun(now, &mut buf) else {
+        panic!("no output")
+    };
+    assert_eq!(remote, clients[0].remote);
+    clients[0].receive(now, buf.payload().to_vec());
+    assert_eq!(clients[0].received_ip, [reply]);
+
+    // SIGTERM: LCP Terminate, StopCCN, then the IKE DELETE, in that order.
+    core.begin_shutdown(now);
+    let mut kinds = Vec::new();
+    while let Some(Output::Udp { .. }) = core.poll_output(&mut buf) {
+        kinds.push(if buf.payload().starts_with(&[0; 4]) {
+            "ike"
+        } else {
+            "esp"
+        });
+        buf.reset(TUN_HEADROOM);
+    }
+    assert!(kinds.len() >= 3, "{kinds:?}");
+    assert_eq!(
+        kinds.last(),
+        Some(&"ike"),
+        "the DELETE goes last: {kinds:?}"
+    );
+    assert!(
+        kinds.iter().filter(|k| **k == "esp").count() >= 2,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn ike_with_the_wrong_psk_installs_nothing() {
+    let (mut core, mut now) = core_with(
+        |c| c.psk = Some(crate::secret::Secret::new("sharedsecret")),
+        &["alice:secret"],
+    );
+    let mut clients = [Client::with_ike(
+        now,
+        "198.51.100.7",
+        "wrong",
+        12,
+        "alice",
+        "secret",
+    )];
+    // Bounded virtual time: the initiator gives up after its retransmissions.
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(200),
+        |_, c| {
+            c[0].ike
+                .as_ref()
+                .is_some_and(|i| i.poll_timeout().is_none())
+                || c[0].up.is_some()
+        },
+    );
+    assert!(clients[0].up.is_none());
+    let status = core.status(now);
+    assert_eq!(status.counters["esp_inbound_sas"], 0);
+    assert!(
+        status.counters["dropped.ike_bad_hashes"] + status.counters["dropped.ike_auth_failures"]
+            >= 1,
+        "{:?}",
+        status.counters
+    );
 }
