@@ -26,7 +26,7 @@ use crate::outbox::{MAX_CP_LEN, Outbox};
 const CLIENT_CHALLENGES: u8 = 4;
 
 /// Extra server challenges for authentication restarted by LCP renegotiation.
-const SPARE_CHALLENGES: u8 = 2;
+const SPARE_CHALLENGES: u8 = 3;
 
 /// LCP renegotiations (a Configure-Request in the Opened state) tolerated per session.
 const MAX_RENEGOTIATIONS: u8 = 5;
@@ -614,20 +614,21 @@ impl Session {
             let _ = self
                 .ipv6cp_fsm
                 .event(now, FsmEvent::Down, &mut self.ipv6cp, &mut self.out);
-            let auth = core::mem::replace(&mut self.auth, Auth::None);
             if matches!(self.lcp_fsm.state(), State::Closing | State::Stopping) {
+                self.auth = Auth::None;
                 self.phase = Phase::Terminate;
                 self.emit_down(DownReason::PeerTerminated);
             } else {
                 // The peer renegotiates LCP (a Configure-Request, or a crossed Ack, in the
-                // Opened state): back to Establish. Authentication is kept if it finished
-                // (same L2TP session, same peer); otherwise it restarts with the unused
-                // challenges. The NCPs come up again and a new `Up` follows.
+                // Opened state): back to Establish. Authentication is kept: finished, it is
+                // not repeated (same L2TP session, same peer); unfinished, it resumes with
+                // the same challenge when LCP is open again. The NCPs come up again and a
+                // new `Up` follows.
                 self.phase = Phase::Establish;
-                match auth {
-                    Auth::Server(s) if !self.authenticated => self.challenges = Some(s.into_pool()),
-                    Auth::Peer(p) if !self.authenticated => self.challenges = Some(p.into_pool()),
-                    _ => {}
+                match &mut self.auth {
+                    Auth::Server(s) => s.pause(),
+                    Auth::Peer(p) => p.pause(),
+                    Auth::None => {}
                 }
                 self.renegotiations = self.renegotiations.saturating_add(1);
                 if self.renegotiations > MAX_RENEGOTIATIONS {
@@ -658,18 +659,27 @@ impl Session {
             self.enter_network(now);
             return;
         }
-        let challenges = self.challenges.take().unwrap_or_default();
         let fsm = self.config.fsm;
+        let previous = core::mem::replace(&mut self.auth, Auth::None);
         match self.role {
             Role::Server => match self.lcp.our_auth {
                 Some(method) => {
                     self.phase = Phase::Authenticate;
                     self.auth_deadline = Some(now + self.config.auth_timeout);
+                    let pool = match previous {
+                        Auth::Server(mut a) if a.method() == method => {
+                            a.resume(now, &mut self.out);
+                            self.auth = Auth::Server(a);
+                            return;
+                        }
+                        Auth::Server(a) => a.into_pool(),
+                        _ => self.challenges.take().unwrap_or_default(),
+                    };
                     let mut a = Authenticator::new(
                         method,
                         &self.config.name,
                         self.config.auth_max_attempts,
-                        challenges,
+                        pool,
                         self.chap_id,
                         fsm.restart,
                         fsm.max_configure,
@@ -685,8 +695,16 @@ impl Session {
                 (Some(method), Some(creds)) => {
                     self.phase = Phase::Authenticate;
                     self.auth_deadline = Some(now + self.config.auth_timeout);
-                    let mut p =
-                        AuthPeer::new(method, creds, challenges, fsm.restart, fsm.max_configure);
+                    let pool = match previous {
+                        Auth::Peer(mut p) if p.method() == method => {
+                            p.resume(now, &mut self.out);
+                            self.auth = Auth::Peer(p);
+                            return;
+                        }
+                        Auth::Peer(p) => p.into_pool(),
+                        _ => self.challenges.take().unwrap_or_default(),
+                    };
+                    let mut p = AuthPeer::new(method, creds, pool, fsm.restart, fsm.max_configure);
                     p.start(now, &mut self.out);
                     self.auth = Auth::Peer(p);
                 }

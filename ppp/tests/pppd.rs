@@ -30,11 +30,11 @@ fn capture(n: u32) -> Vec<u8> {
 }
 
 /// SoftEther's challenge, our first magic 0x11223344, CHAP identifier 2 (as SoftEther's).
-/// The session draws, in order: 3 challenges (1 attempt + 2 spare), 8 magic numbers,
+/// The session draws, in order: 4 challenges (1 attempt + 3 spare), 8 magic numbers,
 /// 4 interface identifiers, the first CHAP identifier.
 fn rng() -> ScriptedRandom {
     let mut bytes = h("f8498f6f50dae22806c0ad169fa7d5c9");
-    bytes.extend([0x44; 32]); // the spare challenges
+    bytes.extend([0x44; 48]); // the spare challenges
     bytes.extend(h("11223344"));
     bytes.extend([0x55; 28]); // the other magic numbers
     bytes.extend(h("0200000000000001")); // our interface identifier

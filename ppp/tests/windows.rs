@@ -21,7 +21,7 @@ use wire::PacketBuf;
 /// RFC 2759 §9.2's AuthenticatorChallenge as our challenge; magic 0x0a0b0c0d; CHAP id 7.
 fn rng() -> ScriptedRandom {
     let mut bytes = h("5B5D7C7D7B3F2F3E3C2C602132262628");
-    bytes.extend([0x44; 32]);
+    bytes.extend([0x44; 48]);
     bytes.extend(h("0a0b0c0d"));
     bytes.extend([0x55; 28 + 32]);
     bytes.push(7);
@@ -166,4 +166,55 @@ fn windows_sequence() {
     let out = drain(&mut s);
     assert_eq!(out[1], lcp(10, 9, &h("0a0b0c0d 0102")));
     assert_eq!(s.stats().protocol_rejects, 3);
+}
+
+#[test]
+fn wrong_password_gets_e691_with_a_fresh_challenge() {
+    let now = Instant::now_for_tests();
+    let mut s = Session::new_server(
+        Arc::new(Config::default()),
+        common::params(),
+        now,
+        &mut rng(),
+    );
+    let ours = h("01040578 0305c22381 05060a0b0c0d");
+    drain(&mut s);
+    s.handle_frame(now, &lcp(1, 1, &h("01040578"))).unwrap();
+    s.handle_frame(now, &lcp(2, 1, &ours)).unwrap();
+    drain(&mut s);
+    let mut resp = h("31 21402324255E262A28295F2B3A337C7E 0000000000000000");
+    resp.extend(h("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF 00"));
+    resp.extend_from_slice(b"User");
+    s.handle_frame(now, &cp(0xc223, 2, 7, &resp)).unwrap();
+    let ev: [Event; 1] = events(&mut s).try_into().unwrap();
+    let [Event::AuthRequest { user, data }] = ev else {
+        panic!()
+    };
+    s.auth_result(now, data.verify_password(&user, "not the password"));
+    let out = drain(&mut s);
+    let (proto, code, id, msg) = common::parse(&out[0]);
+    assert_eq!((proto, code, id), (0xc223, 4, 7));
+    let msg = String::from_utf8(msg).unwrap();
+    // RFC 2759 §6: E=691 (authentication failure), no retry (one attempt by default),
+    // C= a fresh 16-byte challenge in hex, V=3.
+    assert!(msg.starts_with("E=691 R=0 C="), "{msg}");
+    let c = &msg[12..44];
+    assert!(
+        c.chars()
+            .all(|ch| ch.is_ascii_hexdigit() && !ch.is_ascii_lowercase()),
+        "{msg}"
+    );
+    assert_ne!(
+        c, "5B5D7C7D7B3F2F3E3C2C602132262628",
+        "not the old challenge"
+    );
+    assert!(msg[44..].starts_with(" V=3"), "{msg}");
+    // Then the link is terminated.
+    assert_eq!(common::parse(&out[1]).1, 5, "LCP Terminate-Request");
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Down {
+            reason: ppp::DownReason::AuthFailed
+        }]
+    );
 }

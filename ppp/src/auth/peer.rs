@@ -65,6 +65,23 @@ impl AuthPeer {
         }
     }
 
+    pub(crate) fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    /// LCP is renegotiating: stop retransmitting until [`Self::resume`].
+    pub(crate) fn pause(&mut self) {
+        self.timer = None;
+    }
+
+    /// LCP is open again: PAP sends its request again; CHAP waits for a challenge.
+    pub(crate) fn resume(&mut self, now: Instant, out: &mut Outbox) {
+        if self.method == AuthMethod::Pap && !self.done {
+            self.transmits = 0;
+            self.send_pap(now, out);
+        }
+    }
+
     /// The unused peer challenges, when authentication restarts.
     pub(crate) fn into_pool(self) -> ChallengePool {
         self.challenges

@@ -98,6 +98,20 @@ impl Authenticator {
         self.challenges
     }
 
+    /// LCP is renegotiating: stop retransmitting until [`Self::resume`].
+    pub(crate) fn pause(&mut self) {
+        self.timer = None;
+    }
+
+    /// LCP is open again: re-send the pending challenge (same identifier and value, so
+    /// a response already on its way stays valid); a pending decision stays pending.
+    pub(crate) fn resume(&mut self, now: Instant, out: &mut Outbox) {
+        if self.state == State::AwaitResponse && self.method != AuthMethod::Pap {
+            self.transmits = 0;
+            self.send_challenge(now, out);
+        }
+    }
+
     pub(crate) fn method(&self) -> AuthMethod {
         self.method
     }
@@ -273,10 +287,12 @@ impl Authenticator {
         }
         self.attempts += 1;
         let retry = self.attempts < self.max_attempts;
-        let next = if retry && self.method != AuthMethod::Pap {
-            self.challenges.take()
-        } else {
+        // A fresh challenge: the retry's (MS-CHAPv2 announces it in C=, even when no
+        // retry is allowed, as Windows servers do).
+        let next = if self.method == AuthMethod::Pap {
             None
+        } else {
+            self.challenges.take()
         };
         match self.method {
             AuthMethod::Pap => {
@@ -292,7 +308,7 @@ impl Authenticator {
             AuthMethod::MsChapV2 => {
                 // RFC 2759 §6: E=691 (bad credentials), R=retry allowed, C=the challenge a
                 // retry must use, V=3.
-                let mut msg = format!("E=691 R={} C=", u8::from(next.is_some()));
+                let mut msg = format!("E=691 R={} C=", u8::from(retry && next.is_some()));
                 for b in next.unwrap_or(self.challenge) {
                     let _ = write!(msg, "{b:02X}");
                 }
