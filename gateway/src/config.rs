@@ -536,6 +536,9 @@ pub struct Resolved {
     pub psk_generated: bool,
     /// The users (file, flags, or one generated).
     pub users: UserDb,
+    /// Users from flags and the environment (and the generated one): kept when the
+    /// users file is reloaded.
+    pub pinned_users: Vec<User>,
     /// The generated user's name, when one was generated (print it once).
     pub generated_user: Option<String>,
     /// Warnings to log (users file permissions).
@@ -558,18 +561,19 @@ impl Resolved {
             Some(path) => UserDb::load(path).map_err(|e| ConfigError::Invalid(e.to_string()))?,
             None => (UserDb::new(), Vec::new()),
         };
-        for u in flag_users {
-            users.upsert(u);
-        }
+        let mut pinned_users = flag_users;
         let mut generated_user = None;
-        if users.is_empty() {
+        if users.is_empty() && pinned_users.is_empty() {
             let name = "vpn".to_owned();
-            users.upsert(User {
+            pinned_users.push(User {
                 name: name.clone(),
                 credential: crate::users::Credential::Password(Secret::generate(rng, 16)),
                 static_ip: None,
             });
             generated_user = Some(name);
+        }
+        for u in &pinned_users {
+            users.upsert(u.clone());
         }
         AddressPool::new(
             config.network.pool,
@@ -582,6 +586,7 @@ impl Resolved {
             psk,
             psk_generated,
             users,
+            pinned_users,
             generated_user,
             warnings,
         })

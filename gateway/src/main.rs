@@ -51,6 +51,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }
+    if resolved.config.ike.raw_esp || !resolved.config.ike.force_encapsulation {
+        eprintln!(
+            "l2tpgw serve: raw ESP (IP protocol 50) is not built yet: keep raw_esp = false and \
+             force_encapsulation = true (every client then uses UDP 4500)"
+        );
+        return ExitCode::from(2);
+    }
     if resolved.psk_generated {
         // Printed once, to stdout, so it can be captured; never logged.
         println!("generated pre-shared key: {}", resolved.psk.expose());
@@ -60,15 +67,77 @@ async fn serve(args: ServeArgs) -> ExitCode {
     {
         println!("generated user: {name}  password: {}", pw.expose());
     }
-    eprintln!(
-        "l2tpgw serve: the configuration is valid ({} user(s), pool {}, listening on {} address(es)), \
-         but the protocol core (gateway::core::Core: IKE, ESP, L2TP and PPP composed) is not built yet, \
-         so the gateway cannot serve clients. Nothing was started.",
-        resolved.users.len(),
-        resolved.config.network.pool,
-        resolved.config.listen.len()
+    match run_server(&resolved).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("l2tpgw serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
+    use gateway::core::{Core, CoreConfig, CoreRandom};
+    use gateway::io::tun::{Tun, TunConfig};
+    let c = &resolved.config;
+    let core_config = CoreConfig::from_resolved(resolved).map_err(std::io::Error::other)?;
+    let sockets = gateway::io::udp::bind_all(&c.listen, c.ike_port, c.nat_t_port)?;
+    let pool = core_config.pool.cidr();
+    let tun = Tun::create(&TunConfig {
+        name: c.network.tun_name.clone(),
+        address: core_config.pool.gateway(),
+        netmask: pool.netmask(),
+        mtu: c.ppp.mru,
+    })?;
+    let masquerade = if c.network.masquerade {
+        Some(gateway::io::nft::Masquerade::install(pool, tun.name())?)
+    } else {
+        None
+    };
+    let (control_tx, control_rx) = tokio::sync::mpsc::channel(16);
+    let status_socket = gateway::io::control::StatusSocket::bind(&c.status_socket, control_tx.clone()).await?;
+    let metrics = match c.metrics_listen {
+        Some(addr) => {
+            let (bound, task) = gateway::io::control::serve_metrics(addr, control_tx.clone()).await?;
+            tracing::info!("metrics on http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
+    drop(control_tx);
+    tracing::info!(
+        listen = ?c.listen,
+        pool = %pool,
+        tun = tun.name(),
+        users = resolved.users.len(),
+        "l2tpgw serving on UDP {} and {}",
+        c.ike_port,
+        c.nat_t_port
     );
-    ExitCode::from(2)
+    #[allow(clippy::disallowed_methods, reason = "the core's start time; the binary is the runtime")]
+    let now = std::time::Instant::now();
+    let mut core = Core::new(core_config, now, CoreRandom::os());
+    let io = gateway::driver::DriverIo {
+        sockets,
+        tun: Some(tun),
+        control: control_rx,
+        users_file: c.users_file.clone(),
+        shutdown_grace: std::time::Duration::from_secs(3),
+    };
+    let result = gateway::driver::run(&mut core, io).await;
+    // Undo in reverse order: metrics, status socket, nftables; the TUN went with `io`.
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    drop(status_socket);
+    if let Some(mut m) = masquerade
+        && let Err(e) = m.remove()
+    {
+        tracing::warn!("removing the nftables table: {e}");
+    }
+    let stopped = result?;
+    tracing::info!(?stopped, "l2tpgw stopped");
+    Ok(())
 }
 
 fn connect(args: &ConnectArgs) -> ExitCode {

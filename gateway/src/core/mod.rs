@@ -65,6 +65,8 @@ pub struct CoreConfig {
     pub l2tp: l2tp::Config,
     /// The users.
     pub users: UserDb,
+    /// Users from flags (and a generated one) that a reload of the file keeps.
+    pub pinned_users: Vec<crate::users::User>,
     /// IKE behaviour.
     pub ike: ike::Config,
     /// The pre-shared key (for every peer).
@@ -137,6 +139,7 @@ impl CoreConfig {
             ppp: Arc::new(ppp),
             l2tp,
             users: r.users.clone(),
+            pinned_users: r.pinned_users.clone(),
             ike,
             psk: r.psk.clone(),
         })
@@ -371,7 +374,10 @@ impl Core {
 
     /// Replaces the users (SIGHUP). Sessions already up keep running; the pool's static
     /// reservations follow the new file.
-    pub fn set_users(&mut self, users: UserDb) {
+    pub fn set_users(&mut self, mut users: UserDb) {
+        for u in &self.config.pinned_users {
+            users.upsert(u.clone());
+        }
         self.config.pool.set_reserved(users.static_addresses());
         self.config.users = users;
     }
