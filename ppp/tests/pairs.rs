@@ -304,4 +304,15 @@ fn ipv6cp_negotiates_interface_identifiers_when_enabled() {
     let (s, c) = (s.unwrap(), c.unwrap());
     assert_eq!((s.0, s.1), (c.1, c.0));
     assert_ne!(s.0, s.1);
+    // Link-local IPv6 flows once IPv6CP is open.
+    let v6 = h("6000000000083afffe80000000000000dfb7cafeffdfb7c8ff020000000000000000000000000002");
+    let mut buf = PacketBuf::new(128, 8);
+    buf.set_payload(&v6).unwrap();
+    p.client.encap_ip(IpVersion::V6, &mut buf).unwrap();
+    assert_eq!(&buf.payload()[..4], &[0xff, 0x03, 0x00, 0x57]);
+    let now = p.now;
+    assert_eq!(
+        p.server.handle_frame(now, buf.payload()).unwrap(),
+        Some(IpIn::V6(&v6[..]))
+    );
 }
