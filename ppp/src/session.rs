@@ -167,6 +167,7 @@ pub struct Session {
     auth_deadline: Option<Instant>,
     echo_timer: Option<Instant>,
     echo_outstanding: u8,
+    echo_disabled: bool,
     echo_id: u8,
     reject_id: u8,
     out: Outbox,
@@ -255,6 +256,7 @@ impl Session {
             auth_deadline: None,
             echo_timer: None,
             echo_outstanding: 0,
+            echo_disabled: false,
             echo_id: 0,
             reject_id: 0,
             out: Outbox::default(),
@@ -447,6 +449,12 @@ impl Session {
             _ => {
                 match pkt.code {
                     Code::TerminateRequest => self.set_reason(DownReason::PeerTerminated),
+                    Code::CodeReject if pkt.data.first() == Some(&Code::EchoRequest.value()) => {
+                        // The peer does not do echo: keepalive off rather than a false
+                        // "dead peer".
+                        self.echo_disabled = true;
+                        self.echo_timer = None;
+                    }
                     Code::CodeReject => self.set_reason(DownReason::Rejected(Protocol::Lcp)),
                     _ => {}
                 }
@@ -651,7 +659,7 @@ impl Session {
         if self.down_sent {
             return;
         }
-        if let Some(i) = self.config.echo_interval {
+        if let Some(i) = self.config.echo_interval.filter(|_| !self.echo_disabled) {
             self.echo_timer = Some(now + i);
             self.echo_outstanding = 0;
         }

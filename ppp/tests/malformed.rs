@@ -15,9 +15,13 @@ use ppp::{Config, DownReason, Error, Event, Session};
 use wire::random::DeterministicRandom;
 
 fn server() -> (Session, Instant, Vec<u8>) {
+    server_with(Config::default())
+}
+
+fn server_with(config: Config) -> (Session, Instant, Vec<u8>) {
     let now = Instant::now_for_tests();
     let mut s = Session::new_server(
-        Arc::new(Config::default()),
+        Arc::new(config),
         params(),
         now,
         &mut DeterministicRandom::new(3),
@@ -152,4 +156,63 @@ fn lcp_gives_up_after_max_configure() {
         }]
     );
     assert!(s.is_finished());
+}
+
+#[test]
+fn max_failure_turns_naks_into_rejects() {
+    let (mut s, now, _) = server();
+    // A peer that insists on an MRU of 64: Nak'd Max-Failure (5) times, then rejected.
+    let mut codes = Vec::new();
+    for id in 0..7u8 {
+        s.handle_frame(now, &lcp(1, id, &h("01040040"))).unwrap();
+        codes.extend(drain(&mut s).iter().map(|f| parse(f).1));
+    }
+    assert_eq!(codes, [3, 3, 3, 3, 3, 4, 4]);
+}
+
+#[test]
+fn echo_code_rejected_turns_keepalive_off() {
+    // A backend that takes long: the link stays in the Authenticate phase for 10 minutes,
+    // long enough for many echo intervals.
+    let (mut s, now, req) = server_with(Config {
+        auth_timeout: std::time::Duration::from_secs(600),
+        ..Config::default()
+    });
+    s.handle_frame(now, &lcp(1, 1, &h("01040578"))).unwrap();
+    s.handle_frame(now, &lcp(2, 1, &req[8..])).unwrap();
+    let challenge = drain(&mut s)
+        .into_iter()
+        .find(|f| parse(f).0 == 0xc223)
+        .unwrap();
+    // The peer answers; the backend never decides.
+    let mut resp = vec![49];
+    resp.extend([0; 49]);
+    resp.push(b'u');
+    s.handle_frame(now, &cp(0xc223, 2, parse(&challenge).2, &resp))
+        .unwrap();
+    assert!(matches!(events(&mut s)[..], [Event::AuthRequest { .. }]));
+    // 20 s later our first echo request goes out; the peer Code-Rejects it.
+    let t = now + std::time::Duration::from_secs(20);
+    s.handle_timeout(t);
+    let echo = drain(&mut s).into_iter().find(|f| parse(f).1 == 9).unwrap();
+    s.handle_frame(t, &lcp(7, 1, &echo[4..])).unwrap();
+    // No more echo requests and no "dead peer" however long we wait (only the
+    // authentication deadline remains, which closes for its own reason).
+    let mut later = Vec::new();
+    while let Some(next) = s.poll_timeout() {
+        later.push(next);
+        s.handle_timeout(next);
+        assert!(drain(&mut s).iter().all(|f| parse(f).1 != 9));
+    }
+    assert!(
+        *later.last().unwrap() - t > std::time::Duration::from_secs(500),
+        "{later:?}"
+    );
+    assert_eq!(s.stats().echo_requests, 1);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Down {
+            reason: DownReason::AuthTimeout
+        }]
+    );
 }
