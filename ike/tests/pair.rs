@@ -725,3 +725,57 @@ fn quick_mode_with_bad_hash_or_commit_bit() {
     let n = ike::msgs::NotifyPayload::decode(chain.payloads[1].body).unwrap();
     assert_eq!(n.notify_type, ike::NotifyType::Connected);
 }
+
+#[test]
+fn initiator_rekeys_main_mode_before_expiry_and_keeps_traffic_up() {
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 31);
+    let mut p = Profile::linux();
+    for s in &mut p.ike {
+        s.lifetime = Duration::from_secs(1200);
+    }
+    connect(&mut pair, p);
+    pair.run(Duration::from_secs(30), Pair::up);
+    let start = pair.now;
+    let ike_ups = |p: &Pair| {
+        p.client_events
+            .iter()
+            .filter(|e| matches!(e, Event::IkeSaUp { .. }))
+            .count()
+    };
+    pair.run(Duration::from_secs(1300), |p| {
+        ike_ups(p) >= 2 && Pair::children(&p.client_events).len() >= 2
+    });
+    assert_eq!(ike_ups(&pair), 2);
+    assert!(
+        pair.now - start < Duration::from_secs(1200),
+        "rekeyed at {:?}",
+        pair.now - start
+    );
+    let cs = Pair::children(&pair.client_events);
+    let ss = Pair::children(&pair.server_events);
+    assert!(cs[1].rekey, "{cs:#?}");
+    assert_matching(cs[1], ss[1]);
+    assert_ne!(cs[0].ike, cs[1].ike);
+    let old = cs[0].ike;
+    // Nothing went down yet; the old ISAKMP SA ends at its lifetime, its ESP SA later.
+    assert!(
+        !pair
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDown { .. } | Event::IkeSaDown { .. }))
+    );
+    pair.run(Duration::from_secs(4000), |_| false);
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: DownReason::Expired,
+            ..
+        }
+    )));
+    // No Quick Mode rekeys were started on the old ISAKMP SA after the Main Mode rekey.
+    let later: Vec<_> = Pair::children(&pair.client_events)
+        .into_iter()
+        .skip(2)
+        .collect();
+    assert!(later.iter().all(|c| c.ike != old));
+}

@@ -311,10 +311,7 @@ impl Endpoint {
             };
             let peer_hash = natd(p, h, sa.icookie, sa.rcookie, path.remote);
             let peer_natted = !theirs.iter().skip(1).any(|x| *x == peer_hash.as_slice());
-            let we_natted = theirs
-                .first()
-                .is_some_and(|x| *x != natd(p, h, sa.icookie, sa.rcookie, path.local).as_slice());
-            sa.udp_encap = self.config.force_encapsulation || peer_natted || we_natted;
+            tracing::debug!(peer = %path.remote, peer_natted, "NAT detection");
             payloads.push(Payload::NatD {
                 draft,
                 hash: for_peer,
@@ -713,13 +710,31 @@ impl Endpoint {
         sa.pending = None;
         sa.peer_id = Some(peer_id.clone());
         sa.expires = Some(now + suite.lifetime);
+        let fraction = sa.profile.as_ref().map_or(0.9, |pr| pr.rekey_fraction);
+        let jitter = suite
+            .lifetime
+            .mul_f64(0.05 * f64::from(self.rng.next_u32() % 1000) / 1000.0);
+        sa.rekey_ike_at = Some(now + suite.lifetime.mul_f64(fraction).saturating_sub(jitter));
         self.stats.ike_sas_established += 1;
         self.events.push_back(Event::IkeSaUp {
             ike: sa.id,
             path: sa.path,
             peer_id,
         });
-        self.start_quick_mode(now, sa, false);
+        // After a Main Mode rekey, ESP rekeys happen on this newest ISAKMP SA only.
+        let mut rekey = false;
+        for old in self
+            .sas
+            .values_mut()
+            .filter(|o| o.role == Role::Initiator && o.first_path == sa.first_path)
+        {
+            old.rekey_ike_at = None;
+            for c in &mut old.children {
+                c.rekey_at = None;
+                rekey = true;
+            }
+        }
+        self.start_quick_mode(now, sa, rekey);
         Ok(())
     }
 }

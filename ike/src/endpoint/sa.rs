@@ -129,6 +129,8 @@ pub(super) struct IkeSa {
     pub(super) commit_mids: Vec<u32>,
     /// Deleted by the peer but kept for its ESP SAs until they go.
     pub(super) orphaned: bool,
+    /// Initiator: when to start a new Main Mode (soft lifetime with jitter).
+    pub(super) rekey_ike_at: Option<Instant>,
 }
 
 impl IkeSa {
@@ -165,6 +167,7 @@ impl IkeSa {
             peer_id: None,
             commit_mids: Vec::new(),
             orphaned: false,
+            rekey_ike_at: None,
         }
     }
 
@@ -179,6 +182,7 @@ impl IkeSa {
             t.extend(self.half_open_deadline);
         }
         t.extend(self.expires);
+        t.extend(self.rekey_ike_at);
         for q in self.quick.values() {
             t.push(q.deadline);
             t.extend(q.pending.as_ref().map(|p| p.next));
@@ -346,8 +350,35 @@ impl Endpoint {
         if let Some(e) = sa.expires
             && now >= e
         {
-            self.kill(sa, DownReason::Expired);
+            // The ISAKMP SA ends; its ESP SAs run to their own lifetimes (RFC 2409),
+            // since a peer may still be using ones it negotiated just before.
+            sa.expires = None;
+            if sa.is_established() && !sa.orphaned {
+                self.events.push_back(Event::IkeSaDown {
+                    ike: sa.id,
+                    path: sa.path,
+                    reason: DownReason::Expired,
+                });
+            }
+            self.by_cookies.remove(&(sa.icookie, sa.rcookie));
+            sa.orphaned = true;
+            if sa.children.is_empty() {
+                sa.dead = true;
+            }
             return;
+        }
+        // Initiator: a new Main Mode at the soft lifetime, without interrupting traffic.
+        if let Some(r) = sa.rekey_ike_at
+            && now >= r
+        {
+            sa.rekey_ike_at = None;
+            if let Some(profile) = sa.profile.clone() {
+                let mut profile = *profile;
+                profile.initial_contact = false;
+                if let Err(e) = self.connect(now, sa.first_path, profile) {
+                    tracing::debug!(error = %e, "Main Mode rekey not started");
+                }
+            }
         }
         self.quick_mode_timers(now, sa);
         // ESP lifetimes and initiator rekeys.
@@ -368,7 +399,9 @@ impl Endpoint {
                 && now >= r
             {
                 c.rekey_at = None;
-                self.start_quick_mode(now, sa, true);
+                if !sa.orphaned {
+                    self.start_quick_mode(now, sa, true);
+                }
             }
             i += 1;
         }
