@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use tracing::debug;
+
 use crate::endpoint::Io;
 use crate::error::Error;
 use crate::event::{Event, TunnelDownReason};
@@ -551,6 +553,7 @@ impl Tunnel {
     }
 
     fn up(&mut self, io: &mut Io) {
+        debug!(peer = ?self.peer, tunnel = ?self.local_id, peer_tunnel = ?self.peer_id, "l2tp tunnel up");
         self.state = TunnelState::Established(Established);
         self.announced = true;
         io.stats.tunnels_up += 1;
@@ -597,6 +600,7 @@ impl Tunnel {
 
     /// Drops every session and announces the tunnel's end (no message is sent).
     pub(crate) fn teardown(&mut self, reason: TunnelDownReason, io: &mut Io) {
+        debug!(peer = ?self.peer, tunnel = ?self.local_id, ?reason, "l2tp tunnel down");
         let session_rc = match &reason {
             TunnelDownReason::StopCcnReceived(rc) | TunnelDownReason::StopCcnSent(rc) => rc.clone(),
             TunnelDownReason::Timeout | TunnelDownReason::PeerGone => {
