@@ -28,6 +28,9 @@ pub use crate::proposal::Encapsulation;
 use sa::{IkeSa, State};
 pub use sa::{Profile, windows_vendor_ids};
 
+/// Most source addresses tracked by the rate limit (spoofed floods cannot grow it).
+const MAX_RATE_ENTRIES: usize = 16 * 1024;
+
 /// The addresses of a datagram: our local address (port 500 or 4500) and the peer's.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Path {
@@ -443,6 +446,14 @@ impl Endpoint {
 
     fn rate_ok(&mut self, now: Instant, ip: IpAddr) -> bool {
         let limit = self.config.limits.new_per_source_per_second;
+        if self.rate.len() >= MAX_RATE_ENTRIES {
+            self.rate.retain(|_, (start, _)| {
+                now.saturating_duration_since(*start) < Duration::from_secs(1)
+            });
+            if self.rate.len() >= MAX_RATE_ENTRIES {
+                return false;
+            }
+        }
         let e = self.rate.entry(ip).or_insert((now, 0));
         if now.saturating_duration_since(e.0) >= Duration::from_secs(1) {
             *e = (now, 0);

@@ -29,6 +29,8 @@ use crate::phase1::auth::hash_matches;
 use crate::proposal::{self, Encapsulation, Phase2Context, Phase2Suite};
 
 const NONCE_LEN: usize = 32;
+/// Most ESP SA pairs one ISAKMP SA may hold (rekeys overlap a few at a time).
+const MAX_CHILDREN: usize = 32;
 /// L2TP's UDP port, the traffic selector of every child SA.
 const L2TP_PORT: u16 = 1701;
 const UDP: u8 = 17;
@@ -207,6 +209,9 @@ impl Endpoint {
         };
         if sa.quick.len() >= 16 {
             return Err(Error::LimitExceeded("concurrent Quick Modes"));
+        }
+        if sa.children.len() >= MAX_CHILDREN {
+            return Err(Error::LimitExceeded("ESP SAs per ISAKMP SA"));
         }
         let p = self.provider();
         let iv = keys::phase2_iv(p, est.keys.hash, est.keys.cipher, &est.p1_last, mid);
