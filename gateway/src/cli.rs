@@ -114,6 +114,9 @@ pub struct ConnectArgs {
     /// Do not create a TUN device (for tests).
     #[arg(long)]
     pub no_tun: bool,
+    /// Exit (after a clean goodbye) as soon as the session is up: a connectivity check.
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// `l2tpgw status`.

@@ -3,6 +3,7 @@
 //! device, signals, status and metrics.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod core;
 pub mod driver;

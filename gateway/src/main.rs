@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Connect(args) => connect(&args),
+        Command::Connect(args) => runtime.block_on(connect(&args)),
         Command::Status(args) => runtime.block_on(status(&args)),
     }
 }
@@ -95,10 +95,12 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
         None
     };
     let (control_tx, control_rx) = tokio::sync::mpsc::channel(16);
-    let status_socket = gateway::io::control::StatusSocket::bind(&c.status_socket, control_tx.clone()).await?;
+    let status_socket =
+        gateway::io::control::StatusSocket::bind(&c.status_socket, control_tx.clone()).await?;
     let metrics = match c.metrics_listen {
         Some(addr) => {
-            let (bound, task) = gateway::io::control::serve_metrics(addr, control_tx.clone()).await?;
+            let (bound, task) =
+                gateway::io::control::serve_metrics(addr, control_tx.clone()).await?;
             tracing::info!("metrics on http://{bound}/metrics");
             Some(task)
         }
@@ -114,7 +116,10 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
         c.ike_port,
         c.nat_t_port
     );
-    #[allow(clippy::disallowed_methods, reason = "the core's start time; the binary is the runtime")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the core's start time; the binary is the runtime"
+    )]
     let now = std::time::Instant::now();
     let mut core = Core::new(core_config, now, CoreRandom::os());
     let io = gateway::driver::DriverIo {
@@ -140,12 +145,88 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     Ok(())
 }
 
-fn connect(args: &ConnectArgs) -> ExitCode {
-    eprintln!(
-        "l2tpgw connect {}: the client (IKE initiator, LAC, PPP peer) is not built yet; nothing was sent.",
-        args.server
-    );
-    ExitCode::from(2)
+async fn connect(args: &ConnectArgs) -> ExitCode {
+    if !args.no_tun {
+        eprintln!(
+            "l2tpgw connect: bringing up a TUN device on the client is not built yet; \
+             run with --no-tun (the tunnel is negotiated and kept up, no traffic is routed)"
+        );
+        return ExitCode::from(2);
+    }
+    match run_client(args).await {
+        Ok(Some(addr)) => {
+            println!("connected: inner address {addr}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("l2tpgw connect: the session never came up (see the log)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("l2tpgw connect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4Addr>> {
+    use gateway::cli::Profile;
+    use gateway::client::{ClientConfig, ClientCore};
+    let server = match args.server.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            let ip: std::net::IpAddr = args
+                .server
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .map_err(|_| {
+                std::io::Error::other(format!(
+                    "{:?} is not an address (a name lookup is not built)",
+                    args.server
+                ))
+            })?;
+            std::net::SocketAddr::new(ip, 500)
+        }
+    };
+    let any: std::net::IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let ike_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
+    let nat_t_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
+    let profile = match args.profile {
+        Profile::Linux | Profile::Android | Profile::Ios => ike::Profile::linux(),
+        Profile::Windows => ike::Profile::windows(),
+    };
+    let config = ClientConfig {
+        server,
+        local_ike: ike_socket.local_addr(),
+        local_nat_t: nat_t_socket.local_addr(),
+        psk: gateway::secret::Secret::new(args.psk.clone()),
+        user: args.user.clone(),
+        password: gateway::secret::Secret::new(args.password.clone()),
+        profile,
+        ppp: ppp::Config::default(),
+        exit_when_up: args.once,
+    };
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the client's start time; the binary is the runtime"
+    )]
+    let now = std::time::Instant::now();
+    let mut client = ClientCore::new(config, now, gateway::core::CoreRandom::os())
+        .map_err(std::io::Error::other)?;
+    let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
+    let io = gateway::driver::DriverIo {
+        sockets: vec![ike_socket, nat_t_socket],
+        tun: None,
+        control: control_rx,
+        users_file: None,
+        shutdown_grace: std::time::Duration::from_secs(3),
+    };
+    gateway::driver::run(&mut client, io).await?;
+    Ok(client.reached())
 }
 
 async fn status(args: &StatusArgs) -> ExitCode {

@@ -13,6 +13,7 @@ pub struct Counters {
 /// Names that count events rather than drops.
 const EVENTS: &[&str] = &[
     "sa_pairs_installed",
+    "ike_sas_up",
     "l2tp_tunnels_up",
     "sessions_started",
     "sessions_ended",

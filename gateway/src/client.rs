@@ -1,0 +1,652 @@
+//! `ClientCore`: the sans-IO client behind `l2tpgw connect` — IKE initiator, L2TP LAC
+//! and PPP peer over the ESP SAs IKE negotiates. The same driver runs it as runs the
+//! server's core.
+//!
+//! The client binds whatever UDP ports it can get; IKE thinks in ports 500 and 4500
+//! (it floats to 4500 for NAT-T), so the core maps between IKE's ports and the sockets'.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wire::PacketBuf;
+use wire::ip::IpProtocol;
+use wire::random::SecureRandom;
+
+use crate::core::transport;
+use crate::driver::{Engine, Output};
+use crate::status::{SessionStatus, StatusReport};
+use crate::users::UserDb;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The server's IKE address (port 500 normally).
+    pub server: SocketAddr,
+    /// Our socket for IKE (stands for port 500).
+    pub local_ike: SocketAddr,
+    /// Our socket for NAT-T (stands for port 4500).
+    pub local_nat_t: SocketAddr,
+    /// The pre-shared key.
+    pub psk: crate::secret::Secret,
+    /// The PPP user.
+    pub user: String,
+    /// The PPP password.
+    pub password: crate::secret::Secret,
+    /// IKE proposals and vendor IDs to present.
+    pub profile: ike::Profile,
+    /// PPP behaviour.
+    pub ppp: ppp::Config,
+    /// Say goodbye and finish as soon as the session is up (`connect --once`, tests).
+    pub exit_when_up: bool,
+}
+
+/// What the client has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// IKE is negotiating.
+    Ike,
+    /// ESP is up; L2TP and PPP are negotiating.
+    Tunnel,
+    /// IPCP is up: `local` is our inner address.
+    Up {
+        /// Our inner address.
+        local: Ipv4Addr,
+        /// The server's inner address.
+        peer: Ipv4Addr,
+    },
+    /// It ended (refused, timed out, or closed).
+    Down,
+}
+
+const PEER: l2tp::PeerId = l2tp::PeerId(1);
+
+/// The sans-IO client. See the module documentation.
+pub struct ClientCore {
+    config: ClientConfig,
+    ike: ike::Endpoint,
+    l2tp: l2tp::Endpoint,
+    ppp: Option<ppp::Session>,
+    out_sa: Option<esp::OutboundSa>,
+    in_sa: Option<esp::InboundSa>,
+    /// IKE's current path (ports as IKE sees them).
+    path: ike::Path,
+    ike_sa: ike::IkeSaId,
+    tunnel: Option<l2tp::TunnelHandle>,
+    session: Option<l2tp::SessionRef>,
+    state: ClientState,
+    pending: VecDeque<(Output, Vec<u8>)>,
+    scratch: Vec<u8>,
+    seal_buf: PacketBuf,
+    rng: Box<dyn SecureRandom>,
+    started: Instant,
+    shutting_down: bool,
+    reached: Option<Ipv4Addr>,
+    bytes_in: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    packets_out: u64,
+}
+
+impl core::fmt::Debug for ClientCore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCore {
+    /// Starts Main Mode at once. `rng` serves the client; the engines get their own.
+    pub fn new(
+        config: ClientConfig,
+        now: Instant,
+        random: crate::core::CoreRandom,
+    ) -> Result<Self, ike::Error> {
+        let crate::core::CoreRandom {
+            core: rng,
+            ike: ike_rng,
+            l2tp: l2tp_rng,
+        } = random;
+        let psk = ike::StaticPskStore::wildcard(ike::Psk::new(config.psk.expose().as_bytes()));
+        let mut ike = ike::Endpoint::new(ike::Config::default(), Box::new(psk), ike_rng);
+        let path = ike::Path {
+            local: SocketAddr::new(config.local_ike.ip(), 500),
+            remote: config.server,
+        };
+        let ike_sa = ike.connect(now, path, config.profile.clone())?;
+        let mut core = Self {
+            l2tp: l2tp::Endpoint::new(l2tp::Config::lac(), l2tp_rng),
+            ike,
+            ppp: None,
+            out_sa: None,
+            in_sa: None,
+            path,
+            ike_sa,
+            tunnel: None,
+            session: None,
+            state: ClientState::Ike,
+            pending: VecDeque::new(),
+            scratch: Vec::with_capacity(2048),
+            seal_buf: PacketBuf::new(4096, crate::driver::TUN_HEADROOM),
+            rng,
+            started: now,
+            shutting_down: false,
+            reached: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            packets_in: 0,
+            packets_out: 0,
+            config,
+        };
+        core.process(now);
+        Ok(core)
+    }
+
+    /// Where the client is.
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    /// The inner address the session got, if it ever came up.
+    pub fn reached(&self) -> Option<Ipv4Addr> {
+        self.reached
+    }
+
+    /// The socket address standing for IKE's local port.
+    fn real_local(&self, ike_local: SocketAddr) -> SocketAddr {
+        if ike_local.port() == 4500 {
+            self.config.local_nat_t
+        } else {
+            self.config.local_ike
+        }
+    }
+
+    /// The datagram to the server for the current path.
+    fn to_server(&self) -> Output {
+        Output::Udp {
+            local: self.real_local(self.path.local),
+            remote: self.path.remote,
+        }
+    }
+
+    fn seal(&mut self, len: usize, with_session: bool) {
+        let mut buf = core::mem::replace(&mut self.seal_buf, PacketBuf::new(0, 0));
+        buf.reset(crate::driver::TUN_HEADROOM);
+        let mut ok = buf
+            .set_payload(self.scratch.get(..len).unwrap_or_default())
+            .is_ok();
+        if with_session {
+            ok = ok
+                && self
+                    .session
+                    .is_some_and(|s| self.l2tp.encap_data(s, &mut buf).is_ok());
+        }
+        ok = ok && transport::push_udp(&mut buf, transport::L2TP_PORT, None).is_ok();
+        if ok
+            && let Some(out) = self.out_sa.as_mut()
+            && out.seal(IpProtocol::Udp, &mut buf).is_ok()
+        {
+            self.pending
+                .push_back((self.to_server(), buf.payload().to_vec()));
+        }
+        self.seal_buf = buf;
+    }
+
+    fn process(&mut self, now: Instant) {
+        loop {
+            let mut progress = false;
+            loop {
+                self.scratch.clear();
+                let Some(t) = self.ike.poll_transmit(&mut self.scratch) else {
+                    break;
+                };
+                progress = true;
+                self.path = t.path;
+                let mut bytes = Vec::with_capacity(self.scratch.len() + 4);
+                if t.non_esp_marker {
+                    bytes.extend_from_slice(&esp::nat_t::NON_ESP_MARKER);
+                }
+                bytes.extend_from_slice(&self.scratch);
+                self.pending.push_back((self.to_server(), bytes));
+            }
+            while let Some(ev) = self.ike.poll_event() {
+                progress = true;
+                match ev {
+                    ike::Event::ChildSaUp(c) => {
+                        self.path = c.path;
+                        self.in_sa = esp::InboundSa::new(&c.inbound, now).ok();
+                        self.out_sa = esp::OutboundSa::new(&c.outbound, now, &mut *self.rng).ok();
+                        if self.tunnel.is_none() {
+                            self.tunnel = self.l2tp.connect(now, PEER).ok();
+                            self.state = ClientState::Tunnel;
+                            tracing::info!(server = %c.path.remote, "IPsec up; starting L2TP");
+                        }
+                    }
+                    ike::Event::ChildSaDown { .. }
+                    | ike::Event::IkeSaDown { .. }
+                    | ike::Event::PeerGone { .. } => {
+                        tracing::info!("IPsec down");
+                        self.state = ClientState::Down;
+                    }
+                    _ => {}
+                }
+            }
+            loop {
+                self.scratch.clear();
+                let Some(t) = self.l2tp.poll_transmit(&mut self.scratch) else {
+                    break;
+                };
+                progress = true;
+                self.seal(t.len, false);
+            }
+            while let Some(ev) = self.l2tp.poll_event() {
+                progress = true;
+                match ev {
+                    l2tp::Event::TunnelUp { .. } => {
+                        if let Some(t) = self.tunnel {
+                            self.session = self.l2tp.open_session(now, t).ok();
+                        }
+                    }
+                    l2tp::Event::SessionUp(s) => {
+                        self.session = Some(s);
+                        let creds =
+                            ppp::Credentials::new(&self.config.user, self.config.password.expose());
+                        self.ppp = Some(ppp::Session::new_client(
+                            Arc::new(self.config.ppp.clone()),
+                            creds,
+                            now,
+                            &mut *self.rng,
+                        ));
+                    }
+                    l2tp::Event::SessionDown { .. } | l2tp::Event::TunnelDown { .. } => {
+                        self.state = ClientState::Down;
+                    }
+                }
+            }
+            if let Some(mut ppp) = self.ppp.take() {
+                loop {
+                    self.scratch.clear();
+                    let Some(n) = ppp.poll_transmit(&mut self.scratch) else {
+                        break;
+                    };
+                    progress = true;
+                    self.seal(n, true);
+                }
+                while let Some(ev) = ppp.poll_event() {
+                    progress = true;
+                    match ev {
+                        ppp::Event::Up {
+                            local_ip, peer_ip, ..
+                        } => {
+                            tracing::info!(address = %local_ip, server = %peer_ip, "connected");
+                            self.state = ClientState::Up {
+                                local: local_ip,
+                                peer: peer_ip,
+                            };
+                            self.reached = Some(local_ip);
+                        }
+                        ppp::Event::Down { reason } => {
+                            tracing::info!(?reason, "PPP down");
+                            self.state = ClientState::Down;
+                        }
+                        _ => {}
+                    }
+                }
+                self.ppp = Some(ppp);
+            }
+            if !progress {
+                break;
+            }
+        }
+        if self.config.exit_when_up && self.reached.is_some() && !self.shutting_down {
+            self.begin_shutdown(now);
+        }
+    }
+}
+
+impl Engine for ClientCore {
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<Range<usize>> {
+        let nat_t = local.port() == self.config.local_nat_t.port();
+        let ike_local = SocketAddr::new(local.ip(), if nat_t { 4500 } else { 500 });
+        let ike_body = match &*data {
+            [esp::nat_t::KEEPALIVE] => return None,
+            [0, 0, 0, 0, rest @ ..] if ike_local.port() == 4500 => Some(rest),
+            body if ike_local.port() == 500 => Some(body),
+            _ => None,
+        };
+        if let Some(body) = ike_body {
+            let _ = self.ike.handle_datagram(
+                now,
+                ike::Path {
+                    local: ike_local,
+                    remote,
+                },
+                body,
+            );
+            self.process(now);
+            return None;
+        }
+        let base = data.as_ptr() as usize;
+        let opened = self.in_sa.as_mut()?.open(data).ok()?;
+        if opened.next_header != IpProtocol::Udp {
+            return None;
+        }
+        let range = opened.range.clone();
+        let inner = transport::parse_inner(data.get(range.clone())?, None).ok()?;
+        let l2tp_bytes =
+            data.get(range.start + inner.payload.start..range.start + inner.payload.end)?;
+        let ppp_in = match self.l2tp.handle_datagram(now, PEER, l2tp_bytes) {
+            Ok(Some(p)) => p,
+            _ => {
+                self.process(now);
+                return None;
+            }
+        };
+        let ppp = self.ppp.as_mut()?;
+        match ppp.handle_frame(now, ppp_in.frame) {
+            Ok(Some(ppp::IpIn::V4(packet))) => {
+                self.bytes_in += packet.len() as u64;
+                self.packets_in += 1;
+                let offset = (packet.as_ptr() as usize).checked_sub(base)?;
+                Some(offset..offset + packet.len())
+            }
+            _ => {
+                self.process(now);
+                None
+            }
+        }
+    }
+
+    fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
+        if wire::ip::version(buf.payload()) != Some(4) {
+            return None;
+        }
+        let len = buf.len() as u64;
+        let ppp = self.ppp.as_ref().filter(|p| p.ipv4_open())?;
+        ppp.encap_ip(ppp::IpVersion::V4, buf).ok()?;
+        self.l2tp.encap_data(self.session?, buf).ok()?;
+        transport::push_udp(buf, transport::L2TP_PORT, None).ok()?;
+        self.out_sa.as_mut()?.seal(IpProtocol::Udp, buf).ok()?;
+        self.bytes_out += len;
+        self.packets_out += 1;
+        Some(self.to_server())
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.ike.poll_timeout().is_some_and(|t| t <= now) {
+            self.ike.handle_timeout(now);
+        }
+        if self.l2tp.poll_timeout().is_some_and(|t| t <= now) {
+            self.l2tp.handle_timeout(now);
+        }
+        if let Some(p) = self.ppp.as_mut()
+            && p.poll_timeout().is_some_and(|t| t <= now)
+        {
+            p.handle_timeout(now);
+        }
+        self.process(now);
+    }
+
+    fn poll_output(&mut self, buf: &mut PacketBuf) -> Option<Output> {
+        let (output, bytes) = self.pending.pop_front()?;
+        buf.set_payload(&bytes).ok()?;
+        Some(output)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.ike.poll_timeout(),
+            self.l2tp.poll_timeout(),
+            self.ppp.as_ref().and_then(ppp::Session::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn reload_users(&mut self, _users: UserDb) {}
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        if let Some(p) = self.ppp.as_mut() {
+            p.close(now);
+        }
+        self.process(now);
+        if let Some(t) = self.tunnel {
+            let _ = self.l2tp.close_tunnel(now, t);
+        }
+        self.process(now);
+        let _ = self.ike.close(self.ike_sa);
+        self.process(now);
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.pending.is_empty() && (self.shutting_down || self.state == ClientState::Down)
+    }
+
+    fn status(&self, now: Instant) -> StatusReport {
+        let inner = match self.state {
+            ClientState::Up { local, .. } => Some(local),
+            _ => None,
+        };
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            sessions: vec![SessionStatus {
+                user: self.config.user.clone(),
+                outer: self.path.remote,
+                inner,
+                uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+                bytes_in: self.bytes_in,
+                bytes_out: self.bytes_out,
+                packets_in: self.packets_in,
+                packets_out: self.packets_out,
+                esp: None,
+                l2tp_tunnel: self.session.map_or(0, |s| s.tunnel.0),
+                l2tp_session: self.session.map_or(0, |s| s.session.0),
+            }],
+            counters: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wire::random::DeterministicRandom;
+
+    use super::*;
+    use crate::config::{Config, Resolved};
+    use crate::core::{Core, CoreConfig, CoreRandom};
+    use crate::driver::TUN_HEADROOM;
+
+    fn seeded(seed: u64) -> CoreRandom {
+        CoreRandom {
+            core: Box::new(DeterministicRandom::new(seed)),
+            ike: Box::new(DeterministicRandom::new(seed + 1)),
+            l2tp: Box::new(DeterministicRandom::new(seed + 2)),
+        }
+    }
+
+    /// Moves datagrams between the two engines (addresses as given, no NAT) and jumps
+    /// the virtual clock to the next timer when idle.
+    fn pump(
+        server: &mut Core,
+        client: &mut ClientCore,
+        now: &mut Instant,
+        limit: Duration,
+        done: impl Fn(&ClientCore) -> bool,
+    ) {
+        let end = *now + limit;
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        while !done(client) {
+            let mut moved = false;
+            while let Some(out) = client.poll_output(&mut buf) {
+                moved = true;
+                let Output::Udp { local, remote } = out else {
+                    panic!("client control to TUN")
+                };
+                let mut d = buf.payload().to_vec();
+                assert!(server.handle_udp(*now, remote, local, &mut d).is_none());
+                buf.reset(TUN_HEADROOM);
+            }
+            while let Some(out) = server.poll_output(&mut buf) {
+                moved = true;
+                let Output::Udp { local, remote } = out else {
+                    panic!("server control to TUN")
+                };
+                let mut d = buf.payload().to_vec();
+                assert!(client.handle_udp(*now, remote, local, &mut d).is_none());
+                buf.reset(TUN_HEADROOM);
+            }
+            if moved {
+                continue;
+            }
+            let next = [client.poll_timeout(), server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer");
+            assert!(next <= end, "not done in time");
+            *now = next.max(*now);
+            client.handle_timeout(*now);
+            server.handle_timeout(*now);
+        }
+    }
+
+    fn pair(exit_when_up: bool, password: &str) -> (Core, ClientCore, Instant) {
+        let config = Config {
+            psk: Some(crate::secret::Secret::new("sharedsecret")),
+            ..Config::default()
+        };
+        let users = vec![crate::users::parse_user_flag("alice:secret").unwrap()];
+        let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
+        #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
+        let now = Instant::now();
+        let server = Core::new(
+            CoreConfig::from_resolved(&resolved).unwrap(),
+            now,
+            seeded(10),
+        );
+        let client = ClientCore::new(
+            ClientConfig {
+                server: "192.0.2.1:500".parse().unwrap(),
+                local_ike: "198.51.100.7:40000".parse().unwrap(),
+                local_nat_t: "198.51.100.7:40001".parse().unwrap(),
+                psk: crate::secret::Secret::new("sharedsecret"),
+                user: "alice".into(),
+                password: crate::secret::Secret::new(password),
+                profile: ike::Profile::linux(),
+                ppp: ppp::Config::default(),
+                exit_when_up,
+            },
+            now,
+            seeded(20),
+        )
+        .unwrap();
+        (server, client, now)
+    }
+
+    #[test]
+    fn client_core_connects_to_the_server_core_and_carries_traffic() {
+        let (mut server, mut client, mut now) = pair(false, "secret");
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |c| matches!(c.state(), ClientState::Up { .. }),
+        );
+        let ClientState::Up { local, peer } = client.state() else {
+            unreachable!()
+        };
+        assert_eq!(
+            (local, peer),
+            (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1))
+        );
+        assert_eq!(server.route(local), Some(Some("alice")));
+
+        // Client TUN -> server TUN.
+        let packet = {
+            let mut p = vec![
+                0x45, 0, 0, 21, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 77, 0, 2, 10, 77, 0, 1, 0xaa,
+            ];
+            wire::ip::Ipv4Packet::new_checked(&mut p[..])
+                .unwrap()
+                .fill_checksum();
+            p
+        };
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&packet).unwrap();
+        let Some(Output::Udp {
+            local: from,
+            remote: to,
+        }) = client.handle_tun(now, &mut buf)
+        else {
+            panic!("no output")
+        };
+        let mut d = buf.payload().to_vec();
+        let r = server.handle_udp(now, to, from, &mut d).unwrap();
+        assert_eq!(&d[r], &packet[..]);
+
+        // SIGTERM on the client: goodbyes, then done.
+        client.begin_shutdown(now);
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(10),
+            |c| c.is_shut_down(),
+        );
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |_| true,
+        );
+    }
+
+    #[test]
+    fn once_mode_finishes_after_the_session_is_up_and_the_server_cleans_up() {
+        let (mut server, mut client, mut now) = pair(true, "secret");
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            ClientCore::is_shut_down,
+        );
+        assert_eq!(client.reached(), Some(Ipv4Addr::new(10, 77, 0, 2)));
+        // The server processed LCP Terminate, StopCCN and DELETE.
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        while server.poll_output(&mut buf).is_some() {}
+        assert_eq!(server.session_count(), 0);
+        assert_eq!(server.pool().in_use(), 0);
+    }
+
+    #[test]
+    fn a_refused_password_ends_the_client() {
+        let (mut server, mut client, mut now) = pair(false, "wrong");
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            ClientCore::is_shut_down,
+        );
+        assert_eq!(client.reached(), None);
+        assert_eq!(client.state(), ClientState::Down);
+        assert_eq!(server.counters().get("auth_failures"), 1);
+    }
+}
