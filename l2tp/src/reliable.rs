@@ -346,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn sequence_numbers_wrap_past_65535() {
+        let t0 = crate::test_clock();
+        let (mut a, mut b) = (channel(), channel());
+        for i in 0..70_000u32 {
+            let ns = msg(&mut a);
+            let mut sent = Vec::new();
+            assert_eq!(a.flush(t0, |m| sent.push(m)), 1);
+            let (h, _) = Header::decode(&sent[0]).unwrap();
+            let seq = h.sequence.unwrap();
+            assert_eq!(seq.ns, ns);
+            assert_eq!(
+                b.on_receive(t0, seq.ns, seq.nr, false),
+                Rx::Deliver,
+                "message {i}"
+            );
+            let zlb = b.zlb();
+            let (h, _) = Header::decode(&zlb).unwrap();
+            let ack = h.sequence.unwrap();
+            assert_eq!(a.on_receive(t0, ack.ns, ack.nr, true), Rx::Zlb);
+            assert!(a.is_idle(), "message {i} not acknowledged");
+        }
+        assert_eq!(a.deadline(), None);
+    }
+
+    #[test]
     fn out_of_order_messages_are_held_and_duplicates_flagged() {
         let t0 = crate::test_clock();
         let mut ch = channel();
