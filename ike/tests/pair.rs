@@ -779,3 +779,46 @@ fn initiator_rekeys_main_mode_before_expiry_and_keeps_traffic_up() {
         .collect();
     assert!(later.iter().all(|c| c.ike != old));
 }
+
+#[test]
+fn aggressive_mode_is_off_by_default_and_works_when_enabled() {
+    let mut p = Profile::linux();
+    p.aggressive = true;
+    p.ike.retain(|s| s.group == DhGroup::Modp2048);
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 41);
+    connect(&mut pair, p.clone());
+    pair.run(Duration::from_secs(120), Pair::up);
+    assert!(!pair.up());
+    assert!(pair.server.stats().protocol_errors >= 1);
+    assert_eq!(pair.server.ike_sa_count(), 0);
+
+    let server = Config {
+        aggressive_mode: true,
+        ..Config::default()
+    };
+    for (seed, loss) in [(42, 0), (43, 30), (44, 30), (45, 30)] {
+        let client = Config {
+            retransmit: ike::Retransmit {
+                initial: Duration::from_millis(500),
+                tries: 10,
+            },
+            ..Config::default()
+        };
+        let mut pair = Pair::new(server.clone(), client, "psk", "psk", true, seed);
+        pair.loss = loss;
+        connect(&mut pair, p.clone());
+        pair.run(Duration::from_secs(300), Pair::up);
+        assert!(pair.up(), "seed {seed}");
+        let c = Pair::children(&pair.client_events)[0];
+        let s = Pair::children(&pair.server_events).last().copied().unwrap();
+        assert_matching(c, s);
+        assert_eq!(s.encapsulation, Encapsulation::UdpTransport);
+    }
+
+    // Wrong PSK: the initiator refuses HASH_R and never authenticates.
+    let mut pair = Pair::new(server, Config::default(), "psk", "other", true, 46);
+    connect(&mut pair, p);
+    pair.run(Duration::from_secs(120), Pair::up);
+    assert!(!pair.up());
+    assert!(pair.client.stats().auth_failures >= 1);
+}

@@ -31,10 +31,10 @@ use crate::phase1::auth::{self, HashInput};
 use crate::proposal;
 
 /// Nonce length we send.
-const NONCE_LEN: usize = 32;
+pub(super) const NONCE_LEN: usize = 32;
 
 /// NAT-D = HASH(CKY-I | CKY-R | IP | port) with the negotiated hash (RFC 3947 §3.2).
-fn natd(
+pub(super) fn natd(
     p: &dyn crate::crypto::CryptoProvider,
     hash: HashAlg,
     ci: Cookie,
@@ -52,13 +52,13 @@ fn find<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Option<&'a msgs::RawPayloa
     chain.payloads.iter().find(|p| p.ty == ty)
 }
 
-fn require<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Result<&'a [u8], Error> {
+pub(super) fn require<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Result<&'a [u8], Error> {
     find(chain, ty)
         .map(|p| p.body)
         .ok_or(Error::PeerMisbehaved(PeerMisbehaved::MissingPayload(ty)))
 }
 
-fn nonce(chain: &Chain<'_>) -> Result<Vec<u8>, Error> {
+pub(super) fn nonce(chain: &Chain<'_>) -> Result<Vec<u8>, Error> {
     let n = require(chain, PayloadType::Nonce)?;
     if !(8..=256).contains(&n.len()) {
         return Err(PeerMisbehaved::BadNonce.into());
@@ -66,7 +66,7 @@ fn nonce(chain: &Chain<'_>) -> Result<Vec<u8>, Error> {
     Ok(n.to_vec())
 }
 
-fn natd_payloads<'a>(chain: &Chain<'a>) -> Vec<&'a [u8]> {
+pub(super) fn natd_payloads<'a>(chain: &Chain<'a>) -> Vec<&'a [u8]> {
     chain
         .payloads
         .iter()
@@ -76,11 +76,11 @@ fn natd_payloads<'a>(chain: &Chain<'a>) -> Vec<&'a [u8]> {
 }
 
 /// The phase-1 ID we send: our address, protocol and port zero.
-fn our_id(path: &Path) -> IdPayload {
+pub(super) fn our_id(path: &Path) -> IdPayload {
     IdPayload::address(path.local.ip(), 0, 0)
 }
 
-fn id_bytes(id: &IdPayload) -> Vec<u8> {
+pub(super) fn id_bytes(id: &IdPayload) -> Vec<u8> {
     let mut b = Vec::new();
     id.encode(&mut wire::Writer::new(&mut b));
     b
@@ -237,13 +237,13 @@ impl Endpoint {
             State::InitSentSa(_) => self.initiator_mm2(now, sa, header, body),
             State::InitSentKe(_) => self.initiator_mm4(now, sa, header, body),
             State::InitSentAuth(_) => self.initiator_mm6(now, sa, header, body),
-            State::Established(_) => {
-                Err(PeerMisbehaved::UnexpectedMessage("Main Mode after establishment").into())
+            State::Established(_) | State::RespAwaitAm3(..) | State::InitSentAm1(..) => {
+                Err(PeerMisbehaved::UnexpectedMessage("Main Mode message in this state").into())
             }
         }
     }
 
-    fn plain_chain<'a>(header: &Header, body: &'a [u8]) -> Result<Chain<'a>, Error> {
+    pub(super) fn plain_chain<'a>(header: &Header, body: &'a [u8]) -> Result<Chain<'a>, Error> {
         if header.flags.encrypted() {
             return Err(PeerMisbehaved::UnexpectedMessage("encrypted key exchange message").into());
         }
@@ -470,6 +470,9 @@ impl Endpoint {
         profile: Profile,
     ) -> Result<IkeSaId, Error> {
         let psk = self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?;
+        if profile.aggressive {
+            return self.connect_aggressive(now, path, profile, psk);
+        }
         let icookie = self.random_cookie();
         let id = self.alloc_id();
         let mut sa = IkeSa::new(id, Role::Initiator, path, icookie, Cookie::ZERO);
@@ -511,7 +514,7 @@ impl Endpoint {
     }
 
     /// Sends a phase-1 request and arms its retransmission.
-    fn request(&mut self, now: Instant, sa: &mut IkeSa, path: Path, bytes: Vec<u8>) {
+    pub(super) fn request(&mut self, now: Instant, sa: &mut IkeSa, path: Path, bytes: Vec<u8>) {
         let timeout = self.config.retransmit.initial;
         sa.pending = Some(Pending {
             bytes: bytes.clone(),

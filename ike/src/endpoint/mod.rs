@@ -5,6 +5,7 @@
 //! drained in this order after every input: [`Endpoint::poll_transmit`],
 //! [`Endpoint::poll_timeout`], [`Endpoint::poll_event`].
 
+mod aggressive_mode;
 mod informational;
 mod main_mode;
 mod quick_mode;
@@ -275,8 +276,11 @@ impl Endpoint {
         if header.exchange == ExchangeType::IdentityProtection && header.rcookie.is_zero() {
             return self.responder_main_mode_1(now, path, data, &header, body);
         }
-        if header.exchange == ExchangeType::Aggressive {
-            return Err(Error::Unsupported("Aggressive Mode is disabled"));
+        if header.exchange == ExchangeType::Aggressive && header.rcookie.is_zero() {
+            if !self.config.aggressive_mode {
+                return Err(Error::Unsupported("Aggressive Mode is disabled"));
+            }
+            return self.responder_aggressive_1(now, path, data, &header, body);
         }
         let id = self.lookup(&header).ok_or(Error::UnknownSa)?;
         let Some(mut sa) = self.sas.remove(&id) else {
@@ -294,9 +298,12 @@ impl Endpoint {
         // The initiator learns the responder cookie from the second message.
         let id = *self.by_cookies.get(&(h.icookie, Cookie::ZERO))?;
         let sa = self.sas.get_mut(&id)?;
-        if !matches!(sa.state, State::InitSentSa(_))
-            || h.exchange != ExchangeType::IdentityProtection
-        {
+        let expected = match sa.state {
+            State::InitSentSa(_) => ExchangeType::IdentityProtection,
+            State::InitSentAm1(..) => ExchangeType::Aggressive,
+            _ => return None,
+        };
+        if h.exchange != expected {
             return None;
         }
         Some(id)
@@ -342,6 +349,12 @@ impl Endpoint {
                     return Err(PeerMisbehaved::InvalidMessageId.into());
                 }
                 self.main_mode(now, sa, path, data, header, body)
+            }
+            ExchangeType::Aggressive => {
+                if header.message_id.0 != 0 {
+                    return Err(PeerMisbehaved::InvalidMessageId.into());
+                }
+                self.aggressive_mode(now, sa, path, data, header, body)
             }
             ExchangeType::QuickMode => self.quick_mode(now, sa, path, data, header, body),
             ExchangeType::Informational => self.informational(now, sa, path, header, body),

@@ -701,6 +701,11 @@ impl Endpoint {
                 pend.timeout *= 2;
                 pend.next = now + pend.timeout;
                 let (path, bytes) = (pend.path, pend.bytes.clone());
+                if sa.children.is_empty()
+                    && let Some(am3) = sa.am3.clone()
+                {
+                    self.send(path, am3);
+                }
                 self.stats.retransmits_sent += 1;
                 self.send(path, bytes);
             }

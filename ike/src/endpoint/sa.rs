@@ -70,6 +70,10 @@ pub(super) enum State {
     InitSentSa(Box<InitSentSa>),
     InitSentKe(Box<InitSentKe>),
     InitSentAuth(Box<Keyed>),
+    /// Aggressive Mode responder: second message sent, HASH_I pending.
+    RespAwaitAm3(Box<Keyed>, Vec<u8>),
+    /// Aggressive Mode initiator: first message sent (with our IDii_b).
+    InitSentAm1(Box<InitSentKe>, Vec<u8>, Vec<Phase1Suite>),
     Established(Box<Established>),
 }
 
@@ -131,6 +135,9 @@ pub(super) struct IkeSa {
     pub(super) orphaned: bool,
     /// Initiator: when to start a new Main Mode (soft lifetime with jitter).
     pub(super) rekey_ike_at: Option<Instant>,
+    /// Initiator: the third Aggressive Mode message, resent with the first Quick Mode's
+    /// retransmissions (nothing else acknowledges it).
+    pub(super) am3: Option<Vec<u8>>,
 }
 
 impl IkeSa {
@@ -168,6 +175,7 @@ impl IkeSa {
             commit_mids: Vec::new(),
             orphaned: false,
             rekey_ike_at: None,
+            am3: None,
         }
     }
 
@@ -212,6 +220,8 @@ pub struct Profile {
     pub initial_contact: bool,
     /// Start a Quick Mode rekey at this fraction of the ESP lifetime (plus jitter).
     pub rekey_fraction: f64,
+    /// Use Aggressive Mode (all `ike` transforms must share the first one's group).
+    pub aggressive: bool,
 }
 
 fn p1(cipher: CipherAlg, hash: HashAlg, group: DhGroup) -> Phase1Suite {
@@ -261,6 +271,7 @@ impl Profile {
             ],
             initial_contact: true,
             rekey_fraction: 0.9,
+            aggressive: false,
         }
     }
 
@@ -288,6 +299,7 @@ impl Profile {
             vendor_ids: windows_vendor_ids(),
             initial_contact: false,
             rekey_fraction: 0.9,
+            aggressive: false,
         }
     }
 }
