@@ -1,0 +1,219 @@
+//! `l2tpgw serve` under test: built from the workspace (`cargo build -p gateway --release`),
+//! run inside the gateway namespace with the scenario's PSK, users and pool, queried with
+//! `l2tpgw status`, stopped with SIGTERM.
+//!
+//! Whether the gateway can serve at all is decided in two steps, so that no scenario can
+//! pass without a gateway and none is skipped once one exists:
+//! 1. [`serve_supported`]: `l2tpgw serve --help` must exit 0 (today's placeholder binary
+//!    exits 2 with "not built yet");
+//! 2. [`Gateway::answers_ike`]: a real strongSwan Main Mode message 1 (from the captures,
+//!    with a fresh initiator cookie) sent to the running gateway must get a Main Mode
+//!    message 2 back with that cookie and an SA payload.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::netns::{SERVER, Topology};
+use super::{HarnessError, OwnedChild, Result, Skip, read_for_report, run};
+
+/// The client address pool the scenarios give the gateway (TEST-NET-3).
+pub const POOL: &str = "203.0.113.0/24";
+
+/// Builds the gateway binary in release mode and returns its path. Uses the cargo that runs
+/// the tests (`$CARGO`) and their target directory.
+pub fn build() -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let target = target_dir();
+    eprintln!(
+        "interop: cargo build -p gateway --release (target dir {})",
+        target.display()
+    );
+    let status = Command::new(cargo)
+        .args(["build", "-p", "gateway", "--release", "--target-dir"])
+        .arg(&target)
+        .current_dir(super::workspace_root())
+        .status()
+        .map_err(|e| HarnessError(format!("cannot run cargo: {e}")))?;
+    if !status.success() {
+        return Err(HarnessError(format!(
+            "cargo build -p gateway --release failed ({status})"
+        )));
+    }
+    let bin = target.join("release").join("l2tpgw");
+    if !bin.is_file() {
+        return Err(HarnessError(format!(
+            "{} missing after the build",
+            bin.display()
+        )));
+    }
+    Ok(bin)
+}
+
+/// The target directory of this build: `$CARGO_TARGET_DIR`, else the one this test
+/// executable was built into (`<target>/debug/deps/<test>`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .unwrap_or_else(|| super::workspace_root().join("target"))
+}
+
+/// Step 1: does `l2tpgw serve --help` succeed? If not, the skip reason quotes the binary.
+pub fn serve_supported(bin: &Path) -> std::result::Result<(), Skip> {
+    match Command::new(bin).args(["serve", "--help"]).output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(Skip(format!(
+            "`l2tpgw serve --help` exits {} ({}): the gateway cannot serve yet",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+        Err(e) => Err(Skip(format!("cannot run {}: {e}", bin.display()))),
+    }
+}
+
+/// What the gateway is started with.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// The pre-shared key.
+    pub psk: String,
+    /// Users as (name, password).
+    pub users: Vec<(String, String)>,
+    /// The client address pool.
+    pub pool: String,
+    /// Extra settings as TOML (PAP on, legacy algorithms on, ...), passed with `--config`
+    /// only when not empty; see `tests/interop/gateway/`.
+    pub config_toml: String,
+}
+
+impl GatewayOptions {
+    /// One PSK and one user, the pool [`POOL`], no config file.
+    pub fn new(psk: &str, user: &str, password: &str) -> Self {
+        Self {
+            psk: psk.to_owned(),
+            users: vec![(user.to_owned(), password.to_owned())],
+            pool: POOL.to_owned(),
+            config_toml: String::new(),
+        }
+    }
+}
+
+/// A running `l2tpgw serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Gateway {
+    bin: PathBuf,
+    netns: String,
+    log: PathBuf,
+    child: OwnedChild,
+}
+
+impl Gateway {
+    /// Starts `bin serve` in the topology's gateway namespace, listening on [`SERVER`];
+    /// its stdout and stderr go to `run_dir/gateway.log` (RUST_LOG=debug unless set).
+    pub fn start(
+        bin: &Path,
+        topology: &Topology,
+        opts: &GatewayOptions,
+        run_dir: &Path,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(run_dir)?;
+        let log = run_dir.join("gateway.log");
+        let mut cmd = topology.gateway.command(bin);
+        cmd.args([
+            "serve",
+            "--listen",
+            &SERVER.to_string(),
+            "--psk",
+            &opts.psk,
+            "--pool",
+            &opts.pool,
+        ]);
+        for (user, password) in &opts.users {
+            cmd.arg("--user").arg(format!("{user}:{password}"));
+        }
+        if !opts.config_toml.is_empty() {
+            let config = run_dir.join("gateway.toml");
+            std::fs::write(&config, &opts.config_toml)?;
+            cmd.arg("--config").arg(config);
+        }
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        let file = std::fs::File::create(&log)?;
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .map_err(|e| HarnessError(format!("cannot start the gateway: {e}")))?;
+        Ok(Self {
+            bin: bin.to_path_buf(),
+            netns: topology.gateway.name().to_owned(),
+            log,
+            child: OwnedChild::new("l2tpgw serve", child),
+        })
+    }
+
+    /// Step 2: whether the gateway answers a real Main Mode message 1 with a message 2,
+    /// asked by `probe` (the `interop_udp` helper) from inside the gateway namespace.
+    /// Retries for up to `within` (the gateway may still be starting).
+    pub fn answers_ike(&mut self, probe: &Path, within: Duration) -> Result<bool> {
+        let mm1 = super::interop_dir("fixtures/strongswan-5.9.8-main-mode-1.hex");
+        let answered = super::wait_for(within, Duration::from_millis(500), || {
+            if self.child.try_exit_code().is_some() {
+                return Some(false);
+            }
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.netns])
+                .arg(probe)
+                .args(["probe", &format!("{SERVER}:500"), "2"])
+                .arg(&mm1)
+                .output()
+                .ok()?;
+            out.status.success().then_some(true)
+        });
+        Ok(answered == Some(true))
+    }
+
+    /// `l2tpgw status --json` run inside the gateway namespace; its stdout.
+    pub fn status(&self) -> Result<String> {
+        let out = run(Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(&self.bin)
+            .args(["status", "--json"]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_exit_code().is_none()
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        read_for_report(&self.log)
+    }
+
+    /// SIGTERM and wait up to 10 s for a clean exit; returns the exit code if it exited.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.child.terminate(Duration::from_secs(10))
+    }
+
+    /// Whether the gateway namespace still has a route to `addr` (a client's inner
+    /// address) — scenario 6 checks it disappears after teardown.
+    pub fn has_route_to(&self, addr: Ipv4Addr) -> Result<bool> {
+        let out = run(Command::new("ip").args([
+            "-n",
+            &self.netns,
+            "-4",
+            "route",
+            "show",
+            &format!("{addr}/32"),
+        ]))?;
+        Ok(!out.stdout.is_empty())
+    }
+}
