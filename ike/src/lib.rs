@@ -8,6 +8,43 @@
 //!   events. It never reads a clock or the OS RNG.
 //!
 //! Logs never contain keys; refused proposals are logged at info with the reason.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::time::Instant;
+//! use ike::{Config, Endpoint, Event, Path, Psk, StaticPskStore};
+//! use wire::random::DeterministicRandom;
+//!
+//! let mut server = Endpoint::new(
+//!     Config::default(),
+//!     Box::new(StaticPskStore::wildcard(Psk::new("secret"))),
+//!     Box::new(DeterministicRandom::new(1)), // the gateway passes an OS-backed one
+//! );
+//! # #[allow(clippy::disallowed_methods)]
+//! let now = Instant::now(); // the gateway's driver reads the clock, never the engine
+//! let path = Path {
+//!     local: "198.51.100.1:500".parse::<SocketAddr>().unwrap(),
+//!     remote: "203.0.113.7:500".parse::<SocketAddr>().unwrap(),
+//! };
+//! let datagram: &[u8] = &[]; // UDP payload; on 4500 without the non-ESP marker
+//! if let Err(e) = server.handle_datagram(now, path, datagram) {
+//!     let _counted_in_stats = e.kind();
+//! }
+//! let mut buf = Vec::new();
+//! while let Some(t) = server.poll_transmit(&mut buf) {
+//!     // send `buf` from t.path.local to t.path.remote, after 4 zero bytes if
+//!     // t.non_esp_marker
+//!     buf.clear();
+//! }
+//! while let Some(ev) = server.poll_event() {
+//!     if let Event::ChildSaUp(child) = ev {
+//!         // install child.inbound now (the peer may already send on it), switch
+//!         // outbound to child.outbound after its first inbound packet when child.rekey
+//!         let _ = child;
+//!     }
+//! }
+//! let _next_wakeup = server.poll_timeout(); // then call handle_timeout(now)
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -26,8 +63,8 @@ pub mod proposal;
 
 pub use config::{Config, Limits, Psk, PskStore, Retransmit, StaticPskStore};
 pub use endpoint::{
-    ChildSa, DownReason, Encapsulation, Endpoint, Event, IkeSaId, Path, Profile, Stats, Transmit,
-    windows_vendor_ids,
+    ChildSa, DownReason, Encapsulation, Endpoint, Event, IkeSaId, IkeSaInfo, Path, Profile, Stats,
+    Transmit, windows_vendor_ids,
 };
 pub use error::{Error, PeerMisbehaved};
 pub use msgs::NotifyType;

@@ -91,6 +91,23 @@ pub struct ChildSa {
     pub rekey: bool,
 }
 
+/// One ISAKMP SA, as [`Endpoint::ike_sas`] reports it.
+#[derive(Clone, Debug)]
+pub struct IkeSaInfo {
+    /// The SA.
+    pub ike: IkeSaId,
+    /// Its current path.
+    pub path: Path,
+    /// We started it.
+    pub initiator: bool,
+    /// Authenticated and not yet deleted or expired.
+    pub established: bool,
+    /// The peer's phase-1 identity.
+    pub peer_id: Option<IdPayload>,
+    /// Its ESP SA pairs as (inbound, outbound) SPIs.
+    pub child_spis: Vec<(esp::Spi, esp::Spi)>,
+}
+
 /// Why an SA went down.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -244,6 +261,24 @@ impl Endpoint {
     /// Number of ISAKMP SAs (any state).
     pub fn ike_sa_count(&self) -> usize {
         self.sas.len()
+    }
+
+    /// A summary of every ISAKMP SA, for status pages.
+    pub fn ike_sas(&self) -> Vec<IkeSaInfo> {
+        let mut v: Vec<IkeSaInfo> = self
+            .sas
+            .values()
+            .map(|s| IkeSaInfo {
+                ike: s.id,
+                path: s.path,
+                initiator: s.role == sa::Role::Initiator,
+                established: s.is_established() && !s.orphaned,
+                peer_id: s.peer_id.clone(),
+                child_spis: s.children.iter().map(|c| (c.inbound, c.outbound)).collect(),
+            })
+            .collect();
+        v.sort_by_key(|i| i.ike);
+        v
     }
 
     fn provider(&self) -> &'static dyn CryptoProvider {
