@@ -931,3 +931,85 @@ fn ike_with_the_wrong_psk_installs_nothing() {
         status.counters
     );
 }
+
+#[test]
+fn rekeyed_pair_carries_outbound_traffic_only_after_the_peer_uses_it() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut clients = [Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let ip = clients[0].up.unwrap();
+    let spi_of = |datagram: &[u8]| u32::from_be_bytes(datagram[..4].try_into().unwrap());
+    let to_client = |core: &mut Core| {
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&ipv4_udp(Ipv4Addr::new(9, 9, 9, 9), ip, b"x"))
+            .unwrap();
+        core.handle_tun(now, &mut buf).unwrap();
+        buf.payload().to_vec()
+    };
+    assert_eq!(spi_of(&to_client(&mut core)), 0x1001);
+
+    // Quick Mode rekey of the same ISAKMP SA: new SPIs 0x5000 (in) / 0x5001 (out).
+    let new_in = params(0x5000, 0x77);
+    let new_out = params(0x5001, 0x78);
+    core.install_sa_pair(
+        now,
+        SaPair {
+            ike: 1,
+            local: SERVER.parse().unwrap(),
+            remote: clients[0].remote,
+            inbound: new_in.clone(),
+            outbound: new_out,
+            udp_encapsulated: true,
+            rekey: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        core.status(now).counters["peers"],
+        1,
+        "a rekey joins the same peer"
+    );
+    assert_eq!(
+        spi_of(&to_client(&mut core)),
+        0x1001,
+        "not before the peer has used the new SA"
+    );
+
+    // The old SA still works inbound, and so does the new one, at once.
+    let (_, mut old) = clients[0].send_ip(ip, Ipv4Addr::new(9, 9, 9, 9), b"old");
+    assert!(
+        core.handle_udp(now, SERVER.parse().unwrap(), clients[0].remote, &mut old)
+            .is_some()
+    );
+    let mut rng = DeterministicRandom::new(99);
+    clients[0].out_sa = Some(esp::OutboundSa::new(&new_in, now, &mut rng).unwrap());
+    let (_, mut new) = clients[0].send_ip(ip, Ipv4Addr::new(9, 9, 9, 9), b"new");
+    assert!(
+        core.handle_udp(now, SERVER.parse().unwrap(), clients[0].remote, &mut new)
+            .is_some()
+    );
+    assert_eq!(
+        spi_of(&to_client(&mut core)),
+        0x5001,
+        "switched after the first packet on the new SA"
+    );
+
+    // Deleting the old pair keeps the session: the peer still has the new one.
+    core.remove_sa_pair(now, Spi(0x1000));
+    assert_eq!(core.session_count(), 1);
+    assert_eq!(spi_of(&to_client(&mut core)), 0x5001);
+}
