@@ -141,6 +141,12 @@ pub struct Config {
     pub aggressive_mode: bool,
     /// Announce DPD (RFC 3706) and answer R-U-THERE.
     pub dpd: bool,
+    /// Send R-U-THERE at this interval to peers that announced DPD; after
+    /// [`Config::dpd_max_unanswered`] unanswered ones the peer is gone. `None`: never
+    /// (Windows announces no DPD anyway: the gateway watches L2TP HELLO and LCP echo).
+    pub dpd_interval: Option<Duration>,
+    /// Unanswered R-U-THEREs before a peer is declared gone.
+    pub dpd_max_unanswered: u32,
     /// Longest ISAKMP SA lifetime we accept (longer proposals are shortened).
     pub ike_lifetime_max: Duration,
     /// Longest ESP SA lifetime we accept (longer proposals get RESPONDER-LIFETIME).
@@ -199,6 +205,8 @@ impl Default for Config {
             windows_nat_compat: true,
             aggressive_mode: false,
             dpd: true,
+            dpd_interval: None,
+            dpd_max_unanswered: 5,
             ike_lifetime_max: Duration::from_secs(24 * 3600),
             child_lifetime_max: Duration::from_secs(8 * 3600),
             limits: Limits::default(),

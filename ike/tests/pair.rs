@@ -822,3 +822,54 @@ fn aggressive_mode_is_off_by_default_and_works_when_enabled() {
     assert!(!pair.up());
     assert!(pair.client.stats().auth_failures >= 1);
 }
+
+#[test]
+fn dpd_keeps_a_live_peer_and_detects_a_dead_one() {
+    let server = Config {
+        dpd_interval: Some(Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(server, Config::default(), "psk", "psk", true, 51);
+    connect(&mut pair, Profile::linux());
+    pair.run(Duration::from_secs(30), Pair::up);
+    let tx = pair.server.stats().tx;
+    pair.run(Duration::from_secs(200), |_| false);
+    assert!(pair.server.stats().tx >= tx + 6, "R-U-THEREs sent");
+    assert!(
+        !pair
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerGone { .. }))
+    );
+    // The peer vanishes: after the unanswered R-U-THEREs it is gone with its SAs.
+    pair.loss = 100;
+    pair.run(Duration::from_secs(400), |p| {
+        p.server_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerGone { .. }))
+    });
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerGone { .. }))
+    );
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        Event::ChildSaDown {
+            reason: DownReason::Timeout,
+            ..
+        }
+    )));
+    assert_eq!(pair.server.ike_sa_count(), 0);
+    // Windows announces no DPD: nothing is sent to it.
+    let server = Config {
+        dpd_interval: Some(Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(server, Config::default(), "psk", "psk", true, 52);
+    connect(&mut pair, Profile::windows());
+    pair.run(Duration::from_secs(30), Pair::up);
+    let tx = pair.server.stats().tx;
+    pair.run(Duration::from_secs(200), |_| false);
+    assert_eq!(pair.server.stats().tx, tx);
+}

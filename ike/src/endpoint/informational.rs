@@ -157,6 +157,7 @@ impl Endpoint {
                 );
                 let _ = spi;
             }
+            NotifyType::RUThereAck => sa.dpd_unanswered = 0,
             NotifyType::InitialContact => {
                 let snapshot = IkeSa::new(sa.id, sa.role, sa.path, sa.icookie, sa.rcookie);
                 self.initial_contact(&snapshot);
@@ -295,22 +296,25 @@ impl Endpoint {
         let Some(mut sa) = self.sas.remove(&ike) else {
             return false;
         };
+        let sent = self.send_r_u_there(&mut sa);
+        self.reinsert(sa);
+        sent
+    }
+
+    pub(super) fn send_r_u_there(&mut self, sa: &mut IkeSa) -> bool {
         let seq = match &mut sa.state {
             State::Established(est) => {
                 est.dpd_seq = est.dpd_seq.wrapping_add(1);
-                Some(est.dpd_seq)
+                est.dpd_seq
             }
-            _ => None,
+            _ => return false,
         };
-        if let Some(seq) = seq {
-            self.send_notify(
-                &sa,
-                NotifyType::RUThere,
-                ProtocolId::Isakmp,
-                seq.to_be_bytes().to_vec(),
-            );
-        }
-        self.reinsert(sa);
-        seq.is_some()
+        self.send_notify(
+            sa,
+            NotifyType::RUThere,
+            ProtocolId::Isakmp,
+            seq.to_be_bytes().to_vec(),
+        );
+        true
     }
 }

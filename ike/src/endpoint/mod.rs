@@ -322,6 +322,13 @@ impl Endpoint {
             return Err(Error::UnknownSa);
         };
         let r = self.dispatch_sa(now, &mut sa, path, data, &header, body);
+        if sa.dpd_next.is_none()
+            && sa.vendor.dpd
+            && sa.is_established()
+            && let Some(interval) = self.config.dpd_interval
+        {
+            sa.dpd_next = Some(now + interval);
+        }
         self.reinsert(sa);
         r
     }

@@ -138,6 +138,9 @@ pub(super) struct IkeSa {
     /// Initiator: the third Aggressive Mode message, resent with the first Quick Mode's
     /// retransmissions (nothing else acknowledges it).
     pub(super) am3: Option<Vec<u8>>,
+    /// When to send the next R-U-THERE, and how many are unanswered.
+    pub(super) dpd_next: Option<Instant>,
+    pub(super) dpd_unanswered: u32,
 }
 
 impl IkeSa {
@@ -176,6 +179,8 @@ impl IkeSa {
             orphaned: false,
             rekey_ike_at: None,
             am3: None,
+            dpd_next: None,
+            dpd_unanswered: 0,
         }
     }
 
@@ -191,6 +196,9 @@ impl IkeSa {
         }
         t.extend(self.expires);
         t.extend(self.rekey_ike_at);
+        if !self.orphaned {
+            t.extend(self.dpd_next);
+        }
         for q in self.quick.values() {
             t.push(q.deadline);
             t.extend(q.pending.as_ref().map(|p| p.next));
@@ -378,6 +386,20 @@ impl Endpoint {
                 sa.dead = true;
             }
             return;
+        }
+        if let (Some(next), Some(interval)) = (sa.dpd_next, self.config.dpd_interval)
+            && now >= next
+            && !sa.orphaned
+        {
+            if sa.dpd_unanswered >= self.config.dpd_max_unanswered {
+                tracing::debug!(peer = %sa.path.remote, "DPD: peer gone");
+                self.events.push_back(Event::PeerGone { path: sa.path });
+                self.kill(sa, DownReason::Timeout);
+                return;
+            }
+            sa.dpd_unanswered += 1;
+            sa.dpd_next = Some(now + interval);
+            self.send_r_u_there(sa);
         }
         // Initiator: a new Main Mode at the soft lifetime, without interrupting traffic.
         if let Some(r) = sa.rekey_ike_at
