@@ -5,7 +5,10 @@
 //! in ns/packet and Gbit/s next to `openssl speed -evp` for the same primitives.
 //! `ESP_BENCH_SUITES=aes128-sha1,gcm128` restricts the suites.
 #![allow(clippy::unwrap_used, reason = "a test or benchmark panics on failure")]
-#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -107,7 +110,64 @@ fn wanted(label: &str) -> bool {
     }
 }
 
+/// The primitives alone, without ESP framing, in the same process as the ESP numbers:
+/// the ratio is the framing overhead even when the machine is busy.
+fn bench_raw(c: &mut Criterion) {
+    use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    use cbc::cipher::{BlockModeEncrypt, InnerIvInit};
+    use hmac::{KeyInit, Mac};
+
+    let mut group = c.benchmark_group("raw");
+    for size in SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7; 16]).unwrap());
+        let mut data = vec![0u8; size];
+        group.bench_with_input(
+            BenchmarkId::new("gcm128-awslc-seal", size),
+            &size,
+            |b, _| {
+                let mut n = 0u64;
+                b.iter(|| {
+                    n += 1;
+                    let mut nonce = [0u8; 12];
+                    nonce[4..].copy_from_slice(&n.to_be_bytes());
+                    let tag = key
+                        .seal_in_place_separate_tag(
+                            Nonce::assume_unique_for_key(nonce),
+                            Aad::from([0u8; 8]),
+                            &mut data,
+                        )
+                        .unwrap();
+                    let _ = black_box(tag);
+                });
+            },
+        );
+        let aes = aes::Aes128::new(&[7; 16].into());
+        let mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&[9; 20]).unwrap();
+        let padded = size + 2 + (16 - (size + 2) % 16) % 16;
+        let mut pkt = vec![0u8; 24 + padded];
+        group.bench_with_input(
+            BenchmarkId::new("aes128cbc-hmacsha1-seal", size),
+            &size,
+            |b, _| {
+                b.iter(|| {
+                    let (blocks, _) = cbc::cipher::Array::slice_as_chunks_mut(&mut pkt[24..]);
+                    cbc::Encryptor::<&aes::Aes128>::inner_iv_init(&aes, &[1; 16].into())
+                        .encrypt_blocks(blocks);
+                    let mut m = mac.clone();
+                    m.update(&pkt);
+                    let _ = black_box(m.finalize());
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    if wanted("raw") {
+        bench_raw(c);
+    }
     for suite in Suite::ALL {
         let label = name(suite);
         if !wanted(&label) {
