@@ -80,4 +80,10 @@ for (suite, op, size) in sorted({(s, "x", z) for (s, _, z) in rust}):
     gb = lambda t: size * 8 / t if t else float("nan")
     print(f"{suite:<24}{size:>6}{seal or 0:>10}{open_ or 0:>10}{gb(seal):>11.2f}{gb(open_):>11.2f}"
           f"{(f'{ref:.0f}' if ref else '-'):>12}")
+
+print("\nraw primitives in the same run (no ESP framing):")
+for line in open(sys.argv[1]):
+    m = re.match(r"test raw/(\S+)/(\d+) \.\.\. bench:\s+([\d,]+) ns/iter", line)
+    if m:
+        print(f"  {m[1]:<28}{m[2]:>6}{m[3]:>10} ns")
 PY
