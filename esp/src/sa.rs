@@ -270,8 +270,8 @@ impl fmt::Debug for OutboundSa {
 }
 
 impl OutboundSa {
-    /// Keys the SA. `rng` is asked once, for the CBC IV key (see [`crate::OutboundSa`]'s
-    /// IV note on [`Self::seal`]); never per packet.
+    /// Keys the SA. `rng` is asked once, here, for the key of the CBC IV generator (see
+    /// [`Self::seal`]); never per packet.
     pub fn new(
         params: &SaParams,
         now: Instant,
