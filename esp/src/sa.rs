@@ -39,6 +39,11 @@ impl Usage {
         }
     }
 
+    /// Time since the SA was created (zero if `now` is earlier).
+    pub fn age(&self, now: Instant) -> core::time::Duration {
+        now.saturating_duration_since(self.created)
+    }
+
     fn count(&mut self, bytes: usize) {
         self.bytes = self.bytes.saturating_add(bytes as u64);
         self.packets = self.packets.saturating_add(1);
