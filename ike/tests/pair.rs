@@ -873,3 +873,70 @@ fn dpd_keeps_a_live_peer_and_detects_a_dead_one() {
     pair.run(Duration::from_secs(200), |_| false);
     assert_eq!(pair.server.stats().tx, tx);
 }
+
+/// Writes the exchange as a pcap (raw IPv4) for an independent decoder:
+/// `IKE_PCAP=/tmp/x.pcap cargo test -p ike --test pair -- --ignored dump` then
+/// `tshark -r /tmp/x.pcap -V`.
+#[test]
+#[ignore = "writes a file for manual inspection"]
+fn dump_exchange_as_pcap() {
+    let Ok(out) = std::env::var("IKE_PCAP") else {
+        return;
+    };
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 61);
+    let path = pair.client_path();
+    pair.client
+        .connect(pair.now, path, Profile::windows())
+        .unwrap();
+    let mut pcap: Vec<u8> = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        if v == 0x0004_0002 {
+            pcap.extend_from_slice(&2u16.to_le_bytes());
+            pcap.extend_from_slice(&4u16.to_le_bytes());
+        } else {
+            pcap.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut record = |src: SocketAddr, dst: SocketAddr, payload: &[u8]| {
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+            return;
+        };
+        let marker: &[u8] = if src.port() == 4500 || dst.port() == 4500 {
+            &[0, 0, 0, 0]
+        } else {
+            &[]
+        };
+        let udp_len = 8 + marker.len() + payload.len();
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        p[2..4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        p.extend_from_slice(&s.octets());
+        p.extend_from_slice(&d.octets());
+        p.extend_from_slice(&src.port().to_be_bytes());
+        p.extend_from_slice(&dst.port().to_be_bytes());
+        p.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(marker);
+        p.extend_from_slice(payload);
+        for v in [0u32, 0, p.len() as u32, p.len() as u32] {
+            pcap.extend_from_slice(&v.to_le_bytes());
+        }
+        pcap.extend_from_slice(&p);
+    };
+    let mut buf = Vec::new();
+    for _ in 0..12 {
+        while let Some(t) = pair.client.poll_transmit(&mut buf) {
+            record(t.path.local, t.path.remote, &buf);
+            let sp = pair.toward_server(t.path);
+            let _ = pair.server.handle_datagram(pair.now, sp, &buf);
+            buf.clear();
+        }
+        while let Some(t) = pair.server.poll_transmit(&mut buf) {
+            record(t.path.local, t.path.remote, &buf);
+            if let Some(cp) = pair.toward_client(t.path) {
+                let _ = pair.client.handle_datagram(pair.now, cp, &buf);
+            }
+            buf.clear();
+        }
+    }
+    std::fs::write(out, pcap).unwrap();
+}
