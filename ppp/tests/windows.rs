@@ -218,3 +218,30 @@ fn wrong_password_gets_e691_with_a_fresh_challenge() {
         }]
     );
 }
+
+/// iOS answers the challenge only after it has our Configure-Ack for its own request: the
+/// challenge must not go out when only our request has been acked (Ack-Rcvd), and it
+/// must follow our Configure-Ack when the peer's request arrives.
+#[test]
+fn ios_gets_our_configure_ack_before_the_challenge() {
+    let now = Instant::now_for_tests();
+    let mut s = Session::new_server(
+        Arc::new(Config::default()),
+        common::params(),
+        now,
+        &mut rng(),
+    );
+    let ours = h("01040578 0305c22381 05060a0b0c0d");
+    drain(&mut s);
+    s.handle_frame(now, &lcp(2, 1, &ours)).unwrap();
+    assert!(
+        drain(&mut s).is_empty(),
+        "no challenge while the peer's request is unanswered"
+    );
+    let ios = h("01040578 0506 7a7b7c7d 0702 0802");
+    s.handle_frame(now, &lcp(1, 3, &ios)).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0], lcp(2, 3, &ios), "our Configure-Ack first");
+    assert_eq!(common::parse(&out[1]).0, 0xc223, "then the challenge");
+}
