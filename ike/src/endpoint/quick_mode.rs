@@ -87,11 +87,15 @@ fn hash_and_rest<'a>(chain: &Chain<'_>, plain: &'a [u8]) -> Result<(&'a [u8], &'
     Ok((hash, plain.get(rest_start..chain.end).unwrap_or_default()))
 }
 
-fn random_spi(rng: &mut dyn wire::random::SecureRandom) -> [u8; 4] {
-    loop {
-        let v = rng.next_u32();
-        if v >= 0x100 {
-            return v.to_be_bytes();
+impl Endpoint {
+    /// A random inbound SPI (≥ 256, RFC 4303) not used by any of our ESP SAs.
+    fn fresh_spi(&mut self, sa: &IkeSa) -> [u8; 4] {
+        loop {
+            let v = self.rng.next_u32();
+            let used = |s: &IkeSa| s.children.iter().any(|c| c.inbound.0 == v);
+            if v >= 0x100 && !used(sa) && !self.sas.values().any(used) {
+                return v.to_be_bytes();
+            }
         }
     }
 }
@@ -255,7 +259,7 @@ impl Endpoint {
         let mut suite = choice.suite;
         let est_hash = est.keys.hash;
         let mut rest_out: Vec<Payload> = Vec::new();
-        let our_spi = random_spi(&mut self.rng);
+        let our_spi = self.fresh_spi(sa);
         let mut proposal_out = choice.proposal.clone();
         proposal_out.spi = our_spi.to_vec();
         rest_out.push(Payload::Sa(SaPayload {
@@ -455,7 +459,7 @@ impl Endpoint {
             mid = self.rng.next_u32();
         }
         let mut iv = keys::phase2_iv(p, est.keys.hash, est.keys.cipher, &est.p1_last, mid);
-        let our_spi = random_spi(&mut self.rng);
+        let our_spi = self.fresh_spi(sa);
         let mode = if !sa.udp_encap {
             EncapsulationMode::Transport
         } else if sa.vendor.natt == Some(NattVersion::Draft) {
