@@ -4,6 +4,11 @@
 //! bytes/s of payload (Gbit/s = GiB/s × 8.59). `scripts/bench-esp.sh` prints a table
 //! in ns/packet and Gbit/s next to `openssl speed -evp` for the same primitives.
 //! `ESP_BENCH_SUITES=aes128-sha1,gcm128` restricts the suites.
+//!
+//! Time is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), as
+//! `openssl speed` counts user CPU time by default, so other work on a shared machine
+//! does not inflate the numbers (it still costs some cache). `ESP_BENCH_WALL=1` measures
+//! wall-clock time instead.
 #![allow(clippy::unwrap_used, reason = "a test or benchmark panics on failure")]
 #![allow(
     missing_docs,
@@ -52,6 +57,38 @@ fn t0() -> Instant {
     Instant::now()
 }
 
+/// A stopwatch over thread CPU time (or wall time with `ESP_BENCH_WALL=1`).
+enum Stopwatch {
+    Cpu(cpu_time::ThreadTime),
+    Wall(Instant),
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        if std::env::var_os("ESP_BENCH_WALL").is_some() {
+            Self::Wall(t0())
+        } else {
+            Self::Cpu(cpu_time::ThreadTime::now())
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        match self {
+            Self::Cpu(t) => t.elapsed(),
+            Self::Wall(t) => t.elapsed(),
+        }
+    }
+}
+
+/// Runs `f` `iters` times and returns the time it took.
+fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let watch = Stopwatch::start();
+    for _ in 0..iters {
+        f();
+    }
+    watch.elapsed()
+}
+
 fn params(suite: Suite) -> SaParams {
     let km: Vec<u8> = (0..suite.keymat_len()).map(|i| i as u8 ^ 0xa5).collect();
     SaParams::from_keymat(Spi(0x1234_5678), suite, Mode::Transport, &km).unwrap()
@@ -66,11 +103,13 @@ fn bench_suite(c: &mut Criterion, suite: Suite, backend: GcmBackend, label: &str
         let mut out = OutboundSa::with_gcm_backend(&p, t0(), &mut rng, backend).unwrap();
         let mut buf = PacketBuf::new(MAX_HEADER_LEN + size + MAX_TRAILER_LEN, MAX_HEADER_LEN);
         group.bench_with_input(BenchmarkId::new("seal", size), &size, |b, &size| {
-            b.iter(|| {
-                buf.reset(MAX_HEADER_LEN);
-                buf.set_len(size).unwrap();
-                out.seal(IpProtocol::Udp, &mut buf).unwrap();
-                black_box(buf.len());
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    buf.reset(MAX_HEADER_LEN);
+                    buf.set_len(size).unwrap();
+                    out.seal(IpProtocol::Udp, &mut buf).unwrap();
+                    black_box(buf.len());
+                })
             });
         });
 
@@ -90,13 +129,13 @@ fn bench_suite(c: &mut Criterion, suite: Suite, backend: GcmBackend, label: &str
                     packets.push(pb.payload().to_vec());
                 }
                 let mut scratch = vec![0u8; 2048];
-                let start = t0();
-                for pkt in &packets {
+                let mut next = packets.iter();
+                timed(iters, || {
+                    let pkt = next.next().unwrap();
                     let n = pkt.len();
                     scratch[..n].copy_from_slice(pkt);
                     black_box(inb.open(&mut scratch[..n]).unwrap().payload.len());
-                }
-                start.elapsed()
+                })
             });
         });
     }
@@ -127,18 +166,20 @@ fn bench_raw(c: &mut Criterion) {
             &size,
             |b, _| {
                 let mut n = 0u64;
-                b.iter(|| {
-                    n += 1;
-                    let mut nonce = [0u8; 12];
-                    nonce[4..].copy_from_slice(&n.to_be_bytes());
-                    let tag = key
-                        .seal_in_place_separate_tag(
-                            Nonce::assume_unique_for_key(nonce),
-                            Aad::from([0u8; 8]),
-                            &mut data,
-                        )
-                        .unwrap();
-                    let _ = black_box(tag);
+                b.iter_custom(|iters| {
+                    timed(iters, || {
+                        n += 1;
+                        let mut nonce = [0u8; 12];
+                        nonce[4..].copy_from_slice(&n.to_be_bytes());
+                        let tag = key
+                            .seal_in_place_separate_tag(
+                                Nonce::assume_unique_for_key(nonce),
+                                Aad::from([0u8; 8]),
+                                &mut data,
+                            )
+                            .unwrap();
+                        let _ = black_box(tag);
+                    })
                 });
             },
         );
@@ -150,13 +191,15 @@ fn bench_raw(c: &mut Criterion) {
             BenchmarkId::new("aes128cbc-hmacsha1-seal", size),
             &size,
             |b, _| {
-                b.iter(|| {
-                    let (blocks, _) = cbc::cipher::Array::slice_as_chunks_mut(&mut pkt[24..]);
-                    cbc::Encryptor::<&aes::Aes128>::inner_iv_init(&aes, &[1; 16].into())
-                        .encrypt_blocks(blocks);
-                    let mut m = mac.clone();
-                    m.update(&pkt);
-                    let _ = black_box(m.finalize());
+                b.iter_custom(|iters| {
+                    timed(iters, || {
+                        let (blocks, _) = cbc::cipher::Array::slice_as_chunks_mut(&mut pkt[24..]);
+                        cbc::Encryptor::<&aes::Aes128>::inner_iv_init(&aes, &[1; 16].into())
+                            .encrypt_blocks(blocks);
+                        let mut m = mac.clone();
+                        m.update(&pkt);
+                        let _ = black_box(m.finalize());
+                    })
                 });
             },
         );
