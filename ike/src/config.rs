@@ -36,6 +36,13 @@ impl fmt::Debug for Psk {
 pub trait PskStore: Send {
     /// The key for `remote`, if any.
     fn psk(&self, remote: IpAddr) -> Option<Psk>;
+
+    /// The key for a peer whose identity is known before keys are derived (Aggressive
+    /// Mode sends it in clear: Android's "IPsec identifier"). By default, by address.
+    fn psk_for_id(&self, remote: IpAddr, id: &crate::msgs::IdPayload) -> Option<Psk> {
+        let _ = id;
+        self.psk(remote)
+    }
 }
 
 /// A fixed table of keys by address with a wildcard fallback.

@@ -97,7 +97,7 @@ impl Endpoint {
                 return Err(Error::NoProposalChosen);
             }
         };
-        let psk = self.psk.psk(ip).ok_or(Error::NoPsk)?;
+        let psk = self.psk.psk_for_id(ip, &peer_id).ok_or(Error::NoPsk)?;
         let mut vendor = vendor::PeerVendor::default();
         for p in chain
             .payloads
