@@ -5,10 +5,12 @@
 #   scripts/bench-esp.sh                      # every suite
 #   ESP_BENCH_SUITES=aes128-sha1,gcm128 scripts/bench-esp.sh
 #
-# Times are per packet on one core. "openssl" is the cost of the same primitives on the
-# same bytes: cipher over the padded payload plus HMAC over header, IV and ciphertext
-# (for GCM, the AEAD over the payload). Do not add -C target-cpu=native to RUSTFLAGS:
-# on this CPU it makes RustCrypto's SHA-1/SHA-256 ~100x slower (SHA-NI detection lost).
+# Times are per packet on one core, in thread CPU time (openssl speed counts user CPU
+# time too), so other jobs on a shared machine inflate them less. "openssl" is the cost
+# of the same primitives on the same bytes: cipher over the padded payload plus HMAC over
+# header, IV and ciphertext (for GCM, the AEAD over the payload).
+# Do not add -C target-cpu=native to RUSTFLAGS: on this CPU it makes RustCrypto's
+# SHA-1/SHA-256 ~100x slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
