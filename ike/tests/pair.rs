@@ -935,3 +935,44 @@ fn dump_exchange_as_pcap() {
     }
     std::fs::write(out, pcap).unwrap();
 }
+
+/// Measures full Main Mode + Quick Mode handshakes per second (both sides' CPU):
+/// `cargo test --release -p ike --test pair -- --ignored --nocapture handshake_rate`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn handshake_rate() {
+    for group in [DhGroup::Ecp256, DhGroup::Ecp384, DhGroup::Modp2048] {
+        let n = 50;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "wall-clock measurement, printed only"
+        )]
+        let start = Instant::now();
+        for seed in 0..n {
+            let mut pair = Pair::new(
+                Config::default(),
+                Config::default(),
+                "psk",
+                "psk",
+                true,
+                seed,
+            );
+            connect(
+                &mut pair,
+                profile(
+                    CipherAlg::Aes256,
+                    HashAlg::Sha256,
+                    group,
+                    &[(esp::Encryption::AesGcm16_256, esp::Integrity::None)],
+                ),
+            );
+            pair.run(Duration::from_secs(30), Pair::up);
+            assert!(pair.up());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{group:?}: {:.0} handshakes/s ({n} in {secs:.2} s, both sides)",
+            f64::from(n as u32) / secs
+        );
+    }
+}
