@@ -204,7 +204,7 @@ impl Header {
     pub fn write(&self, out: &mut [u8], payload_len: usize) -> Result<(), Error> {
         let total = self.len() + payload_len;
         let total = u16::try_from(total).map_err(|_| Error::TooLong(total))?;
-        let mut fields = [0u16; 6];
+        let mut fields = [0u16; 7];
         let mut n = 0;
         let mut push = |v: u16| {
             if let Some(slot) = fields.get_mut(n) {
@@ -290,6 +290,30 @@ mod tests {
         assert_eq!(h.offset, Some(2));
         assert_eq!(payload, &[0xab, 0xcd]);
         assert_eq!(h.len(), 16);
+    }
+
+    #[test]
+    fn every_optional_field_encodes() {
+        // T=0 with L, S, O and P: seven 16-bit fields before the pad (found by fuzzing).
+        let h = Header {
+            kind: MessageKind::Data,
+            with_length: true,
+            sequence: Some(Sequence { ns: 0x800a, nr: 1 }),
+            offset: Some(4),
+            priority: true,
+            tunnel: TunnelId(7),
+            session: SessionId(1),
+        };
+        let mut out = Vec::new();
+        h.encode(&mut out, 1).unwrap();
+        out.push(0xab);
+        assert_eq!(
+            out,
+            [
+                0x4b, 0x02, 0, 19, 0, 7, 0, 1, 0x80, 0x0a, 0, 1, 0, 4, 0, 0, 0, 0, 0xab
+            ]
+        );
+        assert_eq!(Header::decode(&out).unwrap(), (h, &[0xab][..]));
     }
 
     #[test]
