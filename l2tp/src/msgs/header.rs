@@ -55,7 +55,8 @@ pub struct Header {
     pub sequence: Option<Sequence>,
     /// The Offset Size field (the O bit): that many pad bytes precede the payload.
     pub offset: Option<u16>,
-    /// The P bit: the data message should be given preferential treatment.
+    /// The P bit: the data message should be given preferential treatment (always false
+    /// for control messages, where the bit is ignored).
     pub priority: bool,
     /// The receiver's Tunnel ID.
     pub tunnel: TunnelId,
@@ -150,7 +151,8 @@ impl Header {
             with_length,
             sequence,
             offset,
-            priority: flags & BIT_P != 0,
+            // P is meaningful on data messages only; on control messages it is ignored.
+            priority: kind == MessageKind::Data && flags & BIT_P != 0,
             tunnel,
             session,
         };
