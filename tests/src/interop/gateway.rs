@@ -85,8 +85,9 @@ pub struct GatewayOptions {
     pub users: Vec<(String, String)>,
     /// The client address pool.
     pub pool: String,
-    /// Extra settings as TOML (PAP on, legacy algorithms on, ...), passed with `--config`
-    /// only when not empty; see `tests/interop/gateway/`.
+    /// Extra settings as TOML (PAP on, legacy algorithms on, ...; see
+    /// `tests/interop/gateway/` and the workspace's `gateway.example.toml`), appended to
+    /// the config file the harness always passes (which sets the status socket).
     pub config_toml: String,
 }
 
@@ -108,6 +109,7 @@ pub struct Gateway {
     bin: PathBuf,
     netns: String,
     log: PathBuf,
+    socket: PathBuf,
     child: OwnedChild,
 }
 
@@ -135,11 +137,22 @@ impl Gateway {
         for (user, password) in &opts.users {
             cmd.arg("--user").arg(format!("{user}:{password}"));
         }
-        if !opts.config_toml.is_empty() {
-            let config = run_dir.join("gateway.toml");
-            std::fs::write(&config, &opts.config_toml)?;
-            cmd.arg("--config").arg(config);
-        }
+        // A status socket of its own: the file system is shared with every other
+        // gateway on the machine, only the network is private. Short path (108-byte limit).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = std::env::temp_dir().join(format!("l2i-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket);
+        let config = run_dir.join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "status_socket = {:?}\n{}",
+                socket.display().to_string(),
+                opts.config_toml
+            ),
+        )?;
+        cmd.arg("--config").arg(config);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
         }
@@ -154,6 +167,7 @@ impl Gateway {
             bin: bin.to_path_buf(),
             netns: topology.gateway.name().to_owned(),
             log,
+            socket,
             child: OwnedChild::new("l2tpgw serve", child),
         })
     }
@@ -179,12 +193,11 @@ impl Gateway {
         Ok(answered == Some(true))
     }
 
-    /// `l2tpgw status --json` run inside the gateway namespace; its stdout.
+    /// `l2tpgw status --json` on this gateway's status socket; its stdout.
     pub fn status(&self) -> Result<String> {
-        let out = run(Command::new("ip")
-            .args(["netns", "exec", &self.netns])
-            .arg(&self.bin)
-            .args(["status", "--json"]))?;
+        let out = run(Command::new(&self.bin)
+            .args(["status", "--json", "--socket"])
+            .arg(&self.socket))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
