@@ -64,7 +64,8 @@ pub enum Event {
 }
 
 /// A network-layer packet received on the link, borrowed from the frame (the fast path:
-/// no copy).
+/// no copy). Only the PPP layer was checked: the caller validates the IP header (e.g.
+/// with `wire::ip::Ipv4Packet::new_checked`) and the source address (anti-spoofing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpIn<'a> {
     /// An IPv4 packet.
