@@ -2,7 +2,7 @@
 //! and IPv6CP.
 //!
 //! [`transition`] is the state transition table of §4.1 as one `match`: given a state and
-//! an event it returns the next state and the actions, nothing else. [`Fsm`] runs it: it
+//! an event it returns the next state and the actions, nothing else. `Fsm` runs it: it
 //! keeps the restart timer and counters (§4.6), numbers and sends Configure-Request,
 //! Terminate-Request/-Ack and Code-Reject packets, and asks a [`Negotiator`] (the
 //! protocol-specific part) what to request and how to answer the peer's options. The
@@ -366,5 +366,168 @@ impl Fsm {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msgs::cp::write_option;
+
+    /// Asks for option 1 = 0x0578; acks any request without option 0x99, rejects that.
+    struct Toy;
+
+    impl Negotiator for Toy {
+        fn reset(&mut self) {}
+        fn write_request(&mut self, w: &mut Writer<'_>) {
+            write_option(w, 1, &[0x05, 0x78]);
+        }
+        fn check_request(&mut self, options: &[u8], _: bool, reply: &mut Writer<'_>) -> Verdict {
+            let mut v = Verdict::Ack;
+            for o in OptionIter::new(options).flatten() {
+                if o.kind == 0x99 {
+                    o.encode(reply);
+                    v = Verdict::Reject;
+                }
+            }
+            v
+        }
+        fn on_ack(&mut self, _: &[u8]) {}
+        fn on_nak(&mut self, _: &[u8]) {}
+        fn on_reject(&mut self, _: &[u8]) {}
+    }
+
+    fn sent(out: &mut Outbox) -> Vec<(u8, u8, Vec<u8>)> {
+        std::iter::from_fn(|| out.pop())
+            .map(|f| {
+                let p = CpPacket::decode(&f[4..]).unwrap();
+                (p.code.value(), p.id, p.data.to_vec())
+            })
+            .collect()
+    }
+
+    fn started() -> (Fsm, Outbox, Instant) {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a base instant for a virtual clock"
+        )]
+        let now = Instant::now();
+        let (mut f, mut out) = (
+            Fsm::new(Protocol::Lcp, FsmConfig::default()),
+            Outbox::default(),
+        );
+        assert_eq!(
+            f.event(now, FsmEvent::Open, &mut Toy, &mut out),
+            Actions::TLS
+        );
+        assert_eq!(
+            f.event(now, FsmEvent::Up, &mut Toy, &mut out),
+            Actions::IRC | Actions::SCR
+        );
+        assert_eq!(sent(&mut out), vec![(1, 1, vec![1, 4, 5, 0x78])]);
+        (f, out, now)
+    }
+
+    fn pkt(code: Code, id: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        CpPacket::encode(code, id, data, &mut v);
+        v
+    }
+
+    #[test]
+    fn duplicate_and_mismatched_acks_are_ignored() {
+        let (mut f, mut out, now) = started();
+        let wrong = pkt(Code::ConfigureAck, 1, &[1, 4, 5, 0x79]);
+        let p = CpPacket::decode(&wrong).unwrap();
+        assert_eq!(
+            f.receive(now, &p, &wrong, &mut Toy, &mut out).unwrap(),
+            Actions::NONE
+        );
+        let stale = pkt(Code::ConfigureAck, 9, &[1, 4, 5, 0x78]);
+        let p = CpPacket::decode(&stale).unwrap();
+        assert_eq!(
+            f.receive(now, &p, &stale, &mut Toy, &mut out).unwrap(),
+            Actions::NONE
+        );
+        assert_eq!(f.state(), State::ReqSent);
+        let ack = pkt(Code::ConfigureAck, 1, &[1, 4, 5, 0x78]);
+        let p = CpPacket::decode(&ack).unwrap();
+        assert_eq!(
+            f.receive(now, &p, &ack, &mut Toy, &mut out).unwrap(),
+            Actions::IRC
+        );
+        assert_eq!(f.state(), State::AckRcvd);
+        // The same Ack again (duplicated by the network) must not look like a crossed
+        // connection (which would restart negotiation).
+        assert_eq!(
+            f.receive(now, &p, &ack, &mut Toy, &mut out).unwrap(),
+            Actions::NONE
+        );
+        assert_eq!(f.state(), State::AckRcvd);
+        // The peer's request: Ack, layer up.
+        let req = pkt(Code::ConfigureRequest, 4, &[7, 2]);
+        let p = CpPacket::decode(&req).unwrap();
+        assert_eq!(
+            f.receive(now, &p, &req, &mut Toy, &mut out).unwrap(),
+            Actions::SCA | Actions::TLU
+        );
+        assert_eq!(sent(&mut out), vec![(2, 4, vec![7, 2])]);
+        // A rejected option comes back alone in a Configure-Reject.
+        let req = pkt(Code::ConfigureRequest, 5, &[7, 2, 0x99, 3, 1]);
+        let p = CpPacket::decode(&req).unwrap();
+        f.receive(now, &p, &req, &mut Toy, &mut out).unwrap();
+        assert_eq!(f.state(), State::ReqSent);
+        let s = sent(&mut out);
+        assert_eq!(s[0].0, 1, "renegotiation: our request again");
+        assert_eq!((s[1].0, s[1].1, s[1].2.clone()), (4, 5, vec![0x99, 3, 1]));
+    }
+
+    #[test]
+    fn restart_counters() {
+        let (mut f, mut out, mut now) = started();
+        // Max-Configure requests in all, then TO- (tlf), Stopped.
+        let mut requests = 1;
+        let mut last = Actions::NONE;
+        while let Some(t) = f.poll_timeout() {
+            now = t;
+            last = f.handle_timeout(now, &mut Toy, &mut out);
+            requests += sent(&mut out).iter().filter(|s| s.0 == 1).count();
+        }
+        assert_eq!(requests, 10);
+        assert_eq!(last, Actions::TLF);
+        assert_eq!(f.state(), State::Stopped);
+
+        // From Opened, Close sends Max-Terminate Terminate-Requests, then tlf.
+        let (mut f, mut out, mut now) = started();
+        let ack = pkt(Code::ConfigureAck, 1, &[1, 4, 5, 0x78]);
+        f.receive(
+            now,
+            &CpPacket::decode(&ack).unwrap(),
+            &ack,
+            &mut Toy,
+            &mut out,
+        )
+        .unwrap();
+        let req = pkt(Code::ConfigureRequest, 1, &[]);
+        f.receive(
+            now,
+            &CpPacket::decode(&req).unwrap(),
+            &req,
+            &mut Toy,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(f.state(), State::Opened);
+        sent(&mut out);
+        let a = f.event(now, FsmEvent::Close, &mut Toy, &mut out);
+        assert_eq!(a, Actions::TLD | Actions::IRC | Actions::STR);
+        let mut terms = sent(&mut out).len();
+        while let Some(t) = f.poll_timeout() {
+            now = t;
+            last = f.handle_timeout(now, &mut Toy, &mut out);
+            terms += sent(&mut out).len();
+        }
+        assert_eq!(terms, 2, "Max-Terminate");
+        assert_eq!((last, f.state()), (Actions::TLF, State::Closed));
     }
 }

@@ -134,7 +134,7 @@ impl FsmEvent {
     }
 }
 
-/// A set of the actions of §4.4. The RFC lets them run "in any convenient order"; [`Fsm`]
+/// A set of the actions of §4.4. The RFC lets them run "in any convenient order"; `Fsm`
 /// runs them in the order of [`Actions::ORDER`] (layer-down first, layer-up after the
 /// Configure-Ack is queued).
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]

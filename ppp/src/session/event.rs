@@ -21,10 +21,10 @@ pub enum Phase {
     Dead,
 }
 
-/// What the session tells its owner (drain with [`Session::poll_event`]).
+/// What the session tells its owner (drain with [`Session::poll_event`](crate::Session::poll_event)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Server: verify these credentials and answer with [`Session::auth_result`].
+    /// Server: verify these credentials and answer with [`Session::auth_result`](crate::Session::auth_result).
     AuthRequest {
         /// The name the peer gave.
         user: String,
@@ -83,7 +83,7 @@ impl<'a> IpIn<'a> {
     }
 }
 
-/// Which network protocol an outbound packet is, for [`Session::encap_ip`].
+/// Which network protocol an outbound packet is, for [`Session::encap_ip`](crate::Session::encap_ip).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpVersion {
     /// IPv4 (PPP protocol 0x0021).
