@@ -484,13 +484,12 @@ mod tests {
 
     #[test]
     fn restart_counters() {
-        let (mut f, mut out, mut now) = started();
+        let (mut f, mut out, _) = started();
         // Max-Configure requests in all, then TO- (tlf), Stopped.
         let mut requests = 1;
         let mut last = Actions::NONE;
         while let Some(t) = f.poll_timeout() {
-            now = t;
-            last = f.handle_timeout(now, &mut Toy, &mut out);
+            last = f.handle_timeout(t, &mut Toy, &mut out);
             requests += sent(&mut out).iter().filter(|s| s.0 == 1).count();
         }
         assert_eq!(requests, 10);
