@@ -153,7 +153,14 @@ impl Tunnel {
             }
             TunnelState::Closing(c) if self.channel.is_idle() => add(c.until),
             // An SCCRQ that never became processable: give up after a HELLO interval.
-            TunnelState::Idle(_) => add(self.last_rx + io.config.hello_interval),
+            // A handshake that stalled with nothing in flight (an SCCRQ that never became
+            // processable, an acknowledged SCCRP never followed by SCCCN): give up after
+            // a HELLO interval of silence.
+            TunnelState::Idle(_) | TunnelState::WaitCtlConn(_) | TunnelState::WaitCtlReply(_)
+                if self.channel.is_idle() =>
+            {
+                add(self.last_rx + io.config.hello_interval);
+            }
             TunnelState::Dead => add(self.last_rx),
             _ => {}
         }
@@ -305,10 +312,13 @@ impl Tunnel {
             }
             Ok(false) => {}
         }
-        if matches!(self.state, TunnelState::Idle(_))
-            && now >= self.last_rx + io.config.hello_interval
-        {
-            self.channel.clear_outgoing();
+        let handshake = matches!(
+            self.state,
+            TunnelState::Idle(_) | TunnelState::WaitCtlConn(_) | TunnelState::WaitCtlReply(_)
+        );
+        if handshake && self.channel.is_idle() && now >= self.last_rx + io.config.hello_interval {
+            io.stats.tunnel_timeouts += 1;
+            self.teardown(TunnelDownReason::Timeout, io);
             self.state = TunnelState::Dead;
             return;
         }

@@ -230,6 +230,40 @@ fn retransmitted_sccrq_does_not_create_a_second_tunnel_but_another_peer_does() {
 }
 
 #[test]
+fn a_handshake_that_stalls_after_the_sccrp_is_acknowledged_expires() {
+    let now = t0();
+    let peer = PeerId(1);
+    let mut ep = lns();
+    ep.handle_datagram(now, peer, &fixture("xl2tpd-sccrq"))
+        .unwrap();
+    let (_, _, sccrp) = next_message(&mut ep);
+    let tunnel = sccrp.unwrap().assigned_tunnel_id().unwrap();
+    // A ZLB acknowledges the SCCRP, then a message that is not an SCCCN.
+    ep.handle_datagram(
+        now,
+        peer,
+        &control(MessageType::Hello, vec![], tunnel.0, 0, 1, 1),
+    )
+    .unwrap();
+    ep.handle_datagram(
+        now,
+        peer,
+        &control(MessageType::Iccn, vec![], tunnel.0, 0, 2, 1),
+    )
+    .unwrap_err();
+    let mut last = now;
+    while let Some(at) = ep.poll_timeout() {
+        assert!(at - now <= Duration::from_secs(61), "timers run on");
+        last = at;
+        ep.handle_timeout(at);
+        while ep.poll_transmit(&mut Vec::new()).is_some() {}
+    }
+    assert_eq!(last - now, Duration::from_secs(60));
+    assert_eq!(ep.state_size(), 0);
+    assert_eq!(ep.poll_event(), None, "a tunnel never up is not announced");
+}
+
+#[test]
 fn windows_sccrq_and_icrq_with_a_result_code_are_accepted() {
     let now = t0();
     let peer = PeerId(7);
