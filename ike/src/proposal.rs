@@ -528,3 +528,217 @@ pub fn phase2_offer(
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msgs::AttrValue;
+
+    fn esp_transform(id: EspTransformId, attrs: Vec<Attribute>) -> SaPayload {
+        SaPayload {
+            doi: DOI_IPSEC,
+            situation: SIT_IDENTITY_ONLY,
+            proposals: vec![Proposal {
+                number: 1,
+                protocol: ProtocolId::Esp,
+                spi: vec![1, 2, 3, 4],
+                transforms: vec![Transform {
+                    number: 1,
+                    id: id.value(),
+                    attributes: attrs,
+                }],
+            }],
+        }
+    }
+
+    fn a(t: IpsecAttr, v: u16) -> Attribute {
+        Attribute::short(t.value(), v)
+    }
+
+    #[test]
+    fn windows_style_esp_with_seconds_and_kilobytes() {
+        // Life type/duration pairs in sequence; the kilobyte duration as a 4-byte TLV.
+        let sa = esp_transform(
+            EspTransformId::Aes,
+            vec![
+                a(IpsecAttr::LifeType, 1),
+                a(IpsecAttr::LifeDuration, 3600),
+                a(IpsecAttr::LifeType, 2),
+                Attribute {
+                    ty: IpsecAttr::LifeDuration.value(),
+                    value: AttrValue::Long(250_000u32.to_be_bytes().to_vec()),
+                },
+                a(
+                    IpsecAttr::EncapsulationMode,
+                    EncapsulationMode::UdpTransport.value(),
+                ),
+                a(IpsecAttr::AuthAlgorithm, EspAuthAlg::HmacSha1.value()),
+                a(IpsecAttr::KeyLength, 256),
+            ],
+        );
+        let c = select_phase2(&Config::default(), Phase2Context { udp_encap: true }, &sa).unwrap();
+        assert_eq!(c.suite.lifetime, Duration::from_secs(3600));
+        assert_eq!(c.suite.life_kb, Some(250_000));
+        assert_eq!(c.suite.encapsulation, Encapsulation::UdpTransport);
+        assert_eq!(c.peer_spi, [1, 2, 3, 4]);
+        // The same transform without NAT-T floating is refused, as is plain transport
+        // after floating, and tunnel mode always.
+        assert!(
+            select_phase2(&Config::default(), Phase2Context { udp_encap: false }, &sa).is_err()
+        );
+        for (mode, encap) in [
+            (EncapsulationMode::Transport, true),
+            (EncapsulationMode::Tunnel, false),
+            (EncapsulationMode::UdpTunnel, true),
+        ] {
+            let sa = esp_transform(
+                EspTransformId::Aes,
+                vec![
+                    a(IpsecAttr::EncapsulationMode, mode.value()),
+                    a(IpsecAttr::AuthAlgorithm, 2),
+                ],
+            );
+            assert_eq!(
+                select_phase2(&Config::default(), Phase2Context { udp_encap: encap }, &sa)
+                    .unwrap_err(),
+                Error::NoProposalChosen
+            );
+        }
+    }
+
+    #[test]
+    fn gcm_needs_no_auth_and_3des_needs_legacy() {
+        let gcm = esp_transform(
+            EspTransformId::AesGcm16,
+            vec![
+                a(IpsecAttr::KeyLength, 128),
+                a(IpsecAttr::EncapsulationMode, 2),
+            ],
+        );
+        let c =
+            select_phase2(&Config::default(), Phase2Context { udp_encap: false }, &gcm).unwrap();
+        assert_eq!(c.suite.suite.encryption(), esp::Encryption::AesGcm16_128);
+        let gcm_auth = esp_transform(
+            EspTransformId::AesGcm16,
+            vec![
+                a(IpsecAttr::KeyLength, 128),
+                a(IpsecAttr::EncapsulationMode, 2),
+                a(IpsecAttr::AuthAlgorithm, 2),
+            ],
+        );
+        assert!(
+            select_phase2(
+                &Config::default(),
+                Phase2Context { udp_encap: false },
+                &gcm_auth
+            )
+            .is_err()
+        );
+        let des3 = esp_transform(
+            EspTransformId::TripleDes,
+            vec![
+                a(IpsecAttr::EncapsulationMode, 2),
+                a(IpsecAttr::AuthAlgorithm, 2),
+            ],
+        );
+        assert!(
+            select_phase2(
+                &Config::default(),
+                Phase2Context { udp_encap: false },
+                &des3
+            )
+            .is_err()
+        );
+        let legacy = Config {
+            legacy: true,
+            ..Config::default()
+        };
+        assert!(select_phase2(&legacy, Phase2Context { udp_encap: false }, &des3).is_ok());
+        let des = esp_transform(
+            EspTransformId::Des,
+            vec![
+                a(IpsecAttr::EncapsulationMode, 2),
+                a(IpsecAttr::AuthAlgorithm, 2),
+            ],
+        );
+        assert!(select_phase2(&legacy, Phase2Context { udp_encap: false }, &des).is_err());
+    }
+
+    #[test]
+    fn phase1_picks_in_the_peers_order_and_skips_refused_transforms() {
+        let suites = [
+            Phase1Suite {
+                cipher: CipherAlg::TripleDes,
+                hash: HashAlg::Sha1,
+                group: DhGroup::Modp2048,
+                lifetime: DEFAULT_IKE_LIFETIME,
+                life_kb: None,
+            },
+            Phase1Suite {
+                cipher: CipherAlg::Aes128,
+                hash: HashAlg::Md5,
+                group: DhGroup::Modp2048,
+                lifetime: DEFAULT_IKE_LIFETIME,
+                life_kb: None,
+            },
+            Phase1Suite {
+                cipher: CipherAlg::Aes128,
+                hash: HashAlg::Sha256,
+                group: DhGroup::Ecp256,
+                lifetime: Duration::from_secs(86_400 * 7),
+                life_kb: None,
+            },
+            Phase1Suite {
+                cipher: CipherAlg::Aes256,
+                hash: HashAlg::Sha1,
+                group: DhGroup::Ecp384,
+                lifetime: DEFAULT_IKE_LIFETIME,
+                life_kb: None,
+            },
+        ];
+        let offer = phase1_offer(&suites);
+        let (got, reply) = select_phase1(&Config::default(), &offer).unwrap();
+        assert_eq!(
+            (got.cipher, got.hash, got.group),
+            (CipherAlg::Aes128, HashAlg::Sha256, DhGroup::Ecp256)
+        );
+        // A week is shortened to the configured maximum.
+        assert_eq!(got.lifetime, Config::default().ike_lifetime_max);
+        assert_eq!(
+            reply.proposals[0].transforms,
+            vec![offer.proposals[0].transforms[2].clone()]
+        );
+        let legacy = Config {
+            legacy: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            select_phase1(&legacy, &offer).unwrap().0.cipher,
+            CipherAlg::TripleDes
+        );
+        assert_eq!(
+            accept_phase1_reply(&Config::default(), &suites, &reply)
+                .unwrap()
+                .group,
+            DhGroup::Ecp256
+        );
+        assert!(accept_phase1_reply(&Config::default(), &suites[..2], &reply).is_err());
+    }
+
+    #[test]
+    fn errors_map_to_notifications() {
+        assert_eq!(
+            Error::NoProposalChosen.notify(),
+            Some(crate::msgs::NotifyType::NoProposalChosen)
+        );
+        assert_eq!(
+            Error::AuthenticationFailed.notify(),
+            Some(crate::msgs::NotifyType::AuthenticationFailed)
+        );
+        assert_eq!(
+            Error::PeerMisbehaved(crate::error::PeerMisbehaved::BadHash).notify(),
+            Some(crate::msgs::NotifyType::InvalidHashInformation)
+        );
+        assert_eq!(Error::UnknownSa.notify(), None);
+    }
+}

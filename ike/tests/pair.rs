@@ -984,13 +984,30 @@ fn handshake_rate() {
 #[test]
 #[ignore = "writes files for the fuzz corpus"]
 fn write_fuzz_seeds() {
-    let Ok(dir) = std::env::var("IKE_CORPUS") else { return };
-    let cfg = Config { provider: &ike::fuzzing::PROVIDER, legacy: true, ..Config::default() };
-    let mut server = Endpoint::new(cfg.clone(), Box::new(StaticPskStore::wildcard(Psk::new("fuzz"))), Box::new(DeterministicRandom::new(0)));
-    let mut client = Endpoint::new(cfg, Box::new(StaticPskStore::wildcard(Psk::new("fuzz"))), Box::new(DeterministicRandom::new(9)));
+    let Ok(dir) = std::env::var("IKE_CORPUS") else {
+        return;
+    };
+    let cfg = Config {
+        provider: &ike::fuzzing::PROVIDER,
+        legacy: true,
+        ..Config::default()
+    };
+    let mut server = Endpoint::new(
+        cfg.clone(),
+        Box::new(StaticPskStore::wildcard(Psk::new("fuzz"))),
+        Box::new(DeterministicRandom::new(0)),
+    );
+    let mut client = Endpoint::new(
+        cfg,
+        Box::new(StaticPskStore::wildcard(Psk::new("fuzz"))),
+        Box::new(DeterministicRandom::new(9)),
+    );
     #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
     let now = Instant::now();
-    let cpath = Path { local: sock(Ipv4Addr::new(198, 51, 100, 2), 500), remote: sock(SERVER, 500) };
+    let cpath = Path {
+        local: sock(Ipv4Addr::new(198, 51, 100, 2), 500),
+        remote: sock(SERVER, 500),
+    };
     client.connect(now, cpath, Profile::linux()).unwrap();
     let mut seed = Vec::new();
     let mut messages = Vec::new();
@@ -1002,16 +1019,36 @@ fn write_fuzz_seeds() {
             seed.extend_from_slice(&(buf.len() as u16).to_be_bytes());
             seed.extend_from_slice(&buf);
             messages.push(buf.clone());
-            server.handle_datagram(now, Path { local: t.path.remote, remote: t.path.local }, &buf).unwrap();
+            server
+                .handle_datagram(
+                    now,
+                    Path {
+                        local: t.path.remote,
+                        remote: t.path.local,
+                    },
+                    &buf,
+                )
+                .unwrap();
             buf.clear();
         }
         while let Some(t) = server.poll_transmit(&mut buf) {
             messages.push(buf.clone());
-            client.handle_datagram(now, Path { local: t.path.remote, remote: t.path.local }, &buf).unwrap();
+            client
+                .handle_datagram(
+                    now,
+                    Path {
+                        local: t.path.remote,
+                        remote: t.path.local,
+                    },
+                    &buf,
+                )
+                .unwrap();
             buf.clear();
         }
     }
-    assert!(Pair::children(&std::iter::from_fn(|| server.poll_event()).collect::<Vec<_>>()).len() == 1);
+    assert!(
+        Pair::children(&std::iter::from_fn(|| server.poll_event()).collect::<Vec<_>>()).len() == 1
+    );
     // Then a DELETE from the client, and timeouts.
     std::fs::create_dir_all(format!("{dir}/ike_responder")).unwrap();
     std::fs::create_dir_all(format!("{dir}/ike_message")).unwrap();
@@ -1019,7 +1056,11 @@ fn write_fuzz_seeds() {
     for (i, m) in messages.iter().enumerate() {
         std::fs::write(format!("{dir}/ike_message/exchange-{i}"), m).unwrap();
     }
-    let text = std::fs::read_to_string(format!("{}/tests/testdata/direct-ike.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/testdata/direct-ike.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     for (i, l) in text.lines().enumerate() {
         let m = hex::decode(l.split_whitespace().nth(5).unwrap()).unwrap();
         std::fs::write(format!("{dir}/ike_message/strongswan-{i}"), m).unwrap();
