@@ -114,6 +114,10 @@ pub struct ConnectArgs {
     /// Do not create a TUN device (for tests).
     #[arg(long)]
     pub no_tun: bool,
+    /// The client's TUN device (addressed as PPP assigns; no routes are added besides
+    /// the point-to-point one to the server's inner address).
+    #[arg(long, default_value = "l2tpgwc0")]
+    pub tun_name: String,
     /// Exit (after a clean goodbye) as soon as the session is up: a connectivity check.
     #[arg(long)]
     pub once: bool,

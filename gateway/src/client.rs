@@ -84,6 +84,7 @@ pub struct ClientCore {
     started: Instant,
     shutting_down: bool,
     reached: Option<Ipv4Addr>,
+    interface: Option<crate::driver::InterfaceConfig>,
     bytes_in: u64,
     bytes_out: u64,
     packets_in: u64,
@@ -135,6 +136,7 @@ impl ClientCore {
             started: now,
             shutting_down: false,
             reached: None,
+            interface: None,
             bytes_in: 0,
             bytes_out: 0,
             packets_in: 0,
@@ -279,8 +281,16 @@ impl ClientCore {
                     progress = true;
                     match ev {
                         ppp::Event::Up {
-                            local_ip, peer_ip, ..
+                            local_ip,
+                            peer_ip,
+                            mru,
+                            ..
                         } => {
+                            self.interface = Some(crate::driver::InterfaceConfig {
+                                address: local_ip,
+                                peer: peer_ip,
+                                mtu: mru.min(self.config.ppp.mru),
+                            });
                             tracing::info!(address = %local_ip, server = %peer_ip, "connected");
                             self.state = ClientState::Up {
                                 local: local_ip,
@@ -414,6 +424,10 @@ impl Engine for ClientCore {
     }
 
     fn reload_users(&mut self, _users: UserDb) {}
+
+    fn poll_interface(&mut self) -> Option<crate::driver::InterfaceConfig> {
+        self.interface.take()
+    }
 
     fn begin_shutdown(&mut self, now: Instant) {
         self.shutting_down = true;

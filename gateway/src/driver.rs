@@ -84,6 +84,23 @@ pub trait Engine {
 
     /// Sessions and counters for `l2tpgw status` and metrics.
     fn status(&self, now: Instant) -> StatusReport;
+
+    /// A new address for the TUN device (the client, once IPCP is up). The server's
+    /// device is configured once at start, so its core returns `None`.
+    fn poll_interface(&mut self) -> Option<InterfaceConfig> {
+        None
+    }
+}
+
+/// How the TUN device should be addressed (point-to-point, as PPP assigned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// Our inner address.
+    pub address: std::net::Ipv4Addr,
+    /// The server's inner address (the point-to-point destination).
+    pub peer: std::net::Ipv4Addr,
+    /// The MTU.
+    pub mtu: u16,
 }
 
 /// What the driver needs besides the engine.
@@ -125,7 +142,7 @@ fn now() -> Instant {
 pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped> {
     let DriverIo {
         sockets,
-        tun,
+        mut tun,
         mut control,
         users_file,
         shutdown_grace,
@@ -142,6 +159,16 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
 
     loop {
         flush(engine, &sockets, tun.as_ref(), &mut out_buf).await;
+        if let Some(cfg) = engine.poll_interface()
+            && let Some(t) = tun.as_mut()
+        {
+            match t.configure(&cfg) {
+                Ok(()) => {
+                    tracing::info!(address = %cfg.address, peer = %cfg.peer, mtu = cfg.mtu, device = t.name(), "TUN addressed")
+                }
+                Err(e) => tracing::error!("cannot address the TUN device: {e}"),
+            }
+        }
         if let Some(limit) = shutdown_deadline {
             if engine.is_shut_down() {
                 return Ok(Stopped::Signal);

@@ -146,13 +146,6 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
 }
 
 async fn connect(args: &ConnectArgs) -> ExitCode {
-    if !args.no_tun {
-        eprintln!(
-            "l2tpgw connect: bringing up a TUN device on the client is not built yet; \
-             run with --no-tun (the tunnel is negotiated and kept up, no traffic is routed)"
-        );
-        return ExitCode::from(2);
-    }
     match run_client(args).await {
         Ok(Some(addr)) => {
             println!("connected: inner address {addr}");
@@ -215,12 +208,20 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
         reason = "the client's start time; the binary is the runtime"
     )]
     let now = std::time::Instant::now();
+    let tun = if args.no_tun {
+        None
+    } else {
+        Some(gateway::io::tun::Tun::create_unaddressed(
+            &args.tun_name,
+            1400,
+        )?)
+    };
     let mut client = ClientCore::new(config, now, gateway::core::CoreRandom::os())
         .map_err(std::io::Error::other)?;
     let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
     let io = gateway::driver::DriverIo {
         sockets: vec![ike_socket, nat_t_socket],
-        tun: None,
+        tun,
         control: control_rx,
         users_file: None,
         shutdown_grace: std::time::Duration::from_secs(3),

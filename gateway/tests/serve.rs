@@ -32,26 +32,6 @@ fn bad_configuration_exits_2_with_the_reason() {
     assert!(err.contains("too small"), "{err}");
 
     let out = Command::new(BIN)
-        .args([
-            "connect",
-            "127.0.0.1",
-            "--psk",
-            "k",
-            "--user",
-            "u",
-            "--password",
-            "p",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "TUN mode of connect says plainly it is not built"
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-tun"));
-
-    let out = Command::new(BIN)
         .args(["status", "--socket", "/nonexistent/l2tpgw.sock"])
         .output()
         .unwrap();

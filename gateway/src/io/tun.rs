@@ -51,6 +51,35 @@ impl Tun {
         Ok(Self { device, name })
     }
 
+    /// Creates an unaddressed device, up (the client: PPP gives the address later,
+    /// applied with [`Self::configure`]).
+    pub fn create_unaddressed(name: &str, mtu: u16) -> io::Result<Self> {
+        let mut c = tun::Configuration::default();
+        c.tun_name(name).mtu(mtu).up();
+        let device = tun::create_as_async(&c).map_err(|e| {
+            io::Error::other(format!(
+                "cannot create TUN device {name:?} (needs root or CAP_NET_ADMIN and /dev/net/tun): {e}"
+            ))
+        })?;
+        let name = device.tun_name().unwrap_or_else(|_| name.to_owned());
+        Ok(Self { device, name })
+    }
+
+    /// Addresses the device point-to-point (`address` peer `peer`/32) and sets its MTU.
+    pub fn configure(&mut self, cfg: &crate::driver::InterfaceConfig) -> io::Result<()> {
+        self.device
+            .set_address(IpAddr::V4(cfg.address))
+            .map_err(io::Error::other)?;
+        self.device
+            .set_netmask(IpAddr::V4(Ipv4Addr::BROADCAST))
+            .map_err(io::Error::other)?;
+        self.device
+            .set_destination(IpAddr::V4(cfg.peer))
+            .map_err(io::Error::other)?;
+        self.device.set_mtu(cfg.mtu).map_err(io::Error::other)?;
+        self.device.enabled(true).map_err(io::Error::other)
+    }
+
     /// The interface name the kernel gave.
     pub fn name(&self) -> &str {
         &self.name
