@@ -1066,3 +1066,93 @@ fn write_fuzz_seeds() {
         std::fs::write(format!("{dir}/ike_message/strongswan-{i}"), m).unwrap();
     }
 }
+
+#[test]
+fn quick_mode_with_pfs() {
+    for group in [DhGroup::Ecp256, DhGroup::Modp2048] {
+        let mut p = Profile::linux();
+        p.pfs = Some(group);
+        let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 71);
+        connect(&mut pair, p);
+        pair.run(Duration::from_secs(30), Pair::up);
+        assert!(pair.up(), "{group:?}");
+        assert_matching(
+            Pair::children(&pair.client_events)[0],
+            Pair::children(&pair.server_events)[0],
+        );
+    }
+    // A legacy PFS group is refused by default.
+    let mut p = Profile::linux();
+    p.pfs = Some(DhGroup::Modp1024);
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 72);
+    connect(&mut pair, p);
+    pair.run(Duration::from_secs(60), Pair::up);
+    assert!(Pair::children(&pair.server_events).is_empty());
+    assert!(pair.server.stats().no_proposal_chosen >= 1);
+}
+
+#[test]
+fn draft_nat_t_peer_gets_draft_payloads_and_encapsulation() {
+    let mut p = Profile::windows();
+    p.vendor_ids = vec![ike::msgs::vendor::NATT_DRAFT_02N.to_vec()];
+    let mut pair = Pair::new(Config::default(), Config::default(), "psk", "psk", true, 73);
+    connect(&mut pair, p);
+    // Watch the wire: the server must answer in the draft dialect.
+    pair.run(Duration::from_secs(30), Pair::up);
+    assert!(pair.up());
+    let s = Pair::children(&pair.server_events)[0];
+    assert_eq!(s.encapsulation, Encapsulation::UdpTransport);
+    assert_eq!(s.nat_oa, Some(IpAddr::V4(CLIENT)));
+    // Re-run message by message to look at MM2 and MM4.
+    let mut pair = Pair::new(
+        Config::default(),
+        Config::default(),
+        "psk",
+        "psk",
+        false,
+        74,
+    );
+    let mut p = Profile::linux();
+    p.vendor_ids = vec![ike::msgs::vendor::NATT_DRAFT_02N.to_vec()];
+    let path = pair.client_path();
+    pair.client.connect(pair.now, path, p).unwrap();
+    let server_path = Path {
+        local: path.remote,
+        remote: path.local,
+    };
+    let mut msgs = Vec::new();
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        while pair.client.poll_transmit(&mut buf).is_some() {
+            pair.server
+                .handle_datagram(pair.now, server_path, &buf)
+                .unwrap();
+            buf.clear();
+        }
+        while pair.server.poll_transmit(&mut buf).is_some() {
+            msgs.push(buf.clone());
+            pair.client.handle_datagram(pair.now, path, &buf).unwrap();
+            buf.clear();
+        }
+    }
+    let m2 = ike::msgs::Message::decode(&msgs[0]).unwrap();
+    let m4 = ike::msgs::Message::decode(&msgs[1]).unwrap();
+    let ike::msgs::Body::Plain(p2) = m2.body else {
+        panic!()
+    };
+    let ike::msgs::Body::Plain(p4) = m4.body else {
+        panic!()
+    };
+    assert!(p2.contains(&ike::msgs::Payload::VendorId(
+        ike::msgs::vendor::NATT_DRAFT_02N.to_vec()
+    )));
+    let natd: Vec<_> = p4
+        .iter()
+        .filter(|x| matches!(x, ike::msgs::Payload::NatD { .. }))
+        .collect();
+    assert_eq!(natd.len(), 2);
+    assert!(
+        natd.iter()
+            .all(|x| x.ty() == ike::msgs::PayloadType::NatDDraft)
+    );
+}
