@@ -9,6 +9,10 @@
 //!
 //! Logs never contain keys; refused proposals are logged at info with the reason.
 //!
+//! Not here yet: certificate authentication (RSA/ECDSA plug into [`phase1::auth`]), IKE
+//! fragmentation, and NAT keepalives (the caller sends the one-byte 0xFF on UDP 4500
+//! for an initiator's `UdpTransport` child SAs every 20 s).
+//!
 //! ```
 //! use std::net::SocketAddr;
 //! use std::time::Instant;
