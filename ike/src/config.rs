@@ -154,6 +154,9 @@ pub struct Config {
     pub dpd_interval: Option<Duration>,
     /// Unanswered R-U-THEREs before a peer is declared gone.
     pub dpd_max_unanswered: u32,
+    /// As initiator behind a NAT (UDP-encapsulated), send a NAT keepalive (RFC 3948
+    /// §2.3: one 0xFF byte, no non-ESP marker) this often. `None`: never.
+    pub nat_keepalive: Option<Duration>,
     /// Longest ISAKMP SA lifetime we accept (longer proposals are shortened).
     pub ike_lifetime_max: Duration,
     /// Longest ESP SA lifetime we accept (longer proposals get RESPONDER-LIFETIME).
@@ -214,6 +217,7 @@ impl Default for Config {
             dpd: true,
             dpd_interval: None,
             dpd_max_unanswered: 5,
+            nat_keepalive: Some(Duration::from_secs(20)),
             ike_lifetime_max: Duration::from_secs(24 * 3600),
             child_lifetime_max: Duration::from_secs(8 * 3600),
             limits: Limits::default(),

@@ -9,9 +9,8 @@
 //!
 //! Logs never contain keys; refused proposals are logged at info with the reason.
 //!
-//! Not here yet: certificate authentication (RSA/ECDSA plug into [`phase1::auth`]), IKE
-//! fragmentation, and NAT keepalives (the caller sends the one-byte 0xFF on UDP 4500
-//! for an initiator's `UdpTransport` child SAs every 20 s).
+//! Not here yet: certificate authentication (RSA/ECDSA plug into [`phase1::auth`]) and
+//! IKE fragmentation.
 //!
 //! ```
 //! use std::net::SocketAddr;

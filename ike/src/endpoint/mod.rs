@@ -54,7 +54,8 @@ pub struct Transmit {
     /// Where to send it from and to.
     pub path: Path,
     /// Prepend the 4-byte zero non-ESP marker (UDP 4500, RFC 3948 §2.2). The marker is
-    /// NOT in the buffer.
+    /// NOT in the buffer. False on a 4500 path for a NAT keepalive (the single byte
+    /// 0xFF, RFC 3948 §2.3), which is sent as is.
     pub non_esp_marker: bool,
 }
 
@@ -328,6 +329,14 @@ impl Endpoint {
             && let Some(interval) = self.config.dpd_interval
         {
             sa.dpd_next = Some(now + interval);
+        }
+        if sa.keepalive_next.is_none()
+            && sa.role == sa::Role::Initiator
+            && sa.udp_encap
+            && sa.is_established()
+            && let Some(interval) = self.config.nat_keepalive
+        {
+            sa.keepalive_next = Some(now + interval);
         }
         self.reinsert(sa);
         r

@@ -141,6 +141,8 @@ pub(super) struct IkeSa {
     /// When to send the next R-U-THERE, and how many are unanswered.
     pub(super) dpd_next: Option<Instant>,
     pub(super) dpd_unanswered: u32,
+    /// Initiator behind NAT: when to send the next NAT keepalive.
+    pub(super) keepalive_next: Option<Instant>,
 }
 
 impl IkeSa {
@@ -181,6 +183,7 @@ impl IkeSa {
             am3: None,
             dpd_next: None,
             dpd_unanswered: 0,
+            keepalive_next: None,
         }
     }
 
@@ -198,6 +201,7 @@ impl IkeSa {
         t.extend(self.rekey_ike_at);
         if !self.orphaned {
             t.extend(self.dpd_next);
+            t.extend(self.keepalive_next);
         }
         for q in self.quick.values() {
             t.push(q.deadline);
@@ -400,6 +404,24 @@ impl Endpoint {
             sa.dpd_unanswered += 1;
             sa.dpd_next = Some(now + interval);
             self.send_r_u_there(sa);
+        }
+        if let (Some(next), Some(interval)) = (sa.keepalive_next, self.config.nat_keepalive)
+            && now >= next
+        {
+            sa.keepalive_next = if sa.orphaned {
+                None
+            } else {
+                Some(now + interval)
+            };
+            // RFC 3948 §2.3: a single 0xFF byte, never with the non-ESP marker.
+            self.stats.tx += 1;
+            self.outbox.push_back((
+                super::Transmit {
+                    path: sa.path,
+                    non_esp_marker: false,
+                },
+                vec![0xff],
+            ));
         }
         // Initiator: a new Main Mode at the soft lifetime, without interrupting traffic.
         if let Some(r) = sa.rekey_ike_at
