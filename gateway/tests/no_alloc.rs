@@ -48,6 +48,7 @@ fn seeded(seed: u64) -> CoreRandom {
     }
 }
 
+#[allow(clippy::unwrap_used, reason = "a test helper")]
 fn packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len];
     p[..12].copy_from_slice(&[
