@@ -356,3 +356,21 @@ fn sequencing_is_used_when_the_peer_sends_sequenced_data() {
     );
     assert_eq!(p.lns.stats().data_out_of_order, 2);
 }
+
+#[test]
+fn global_session_limit_spans_tunnels() {
+    let lns = l2tp::Config {
+        max_sessions: 3,
+        ..lns_config()
+    };
+    let mut p = Pair::new(lns, lac_config(), LinkParams::perfect(), 1);
+    let handles = bring_up(&mut p, 2, 1);
+    // One more fits, in either tunnel; the one after that does not.
+    p.lac.open_session(p.now, handles[0]).unwrap();
+    p.run_until(Duration::from_secs(5), |_| false);
+    p.lac.open_session(p.now, handles[1]).unwrap();
+    p.run_until(Duration::from_secs(5), |_| false);
+    assert_eq!(p.lns.session_count(), 3);
+    assert_eq!(p.lns.stats().session_limit, 1);
+    assert_eq!(Pair::sessions_up(&p.lns_events).len(), 3);
+}
