@@ -88,6 +88,11 @@ wanted=$(grep -v '^\s*#' "$here/modules.txt" | awk 'NF { print $1 }')
 # for those compiled in; keep exactly the insmod set.
 chroot "$root" sh -c "for m in $(echo $wanted); do modprobe -S $kver --show-depends \$m || exit 1; done" \
   | awk '$1 == "insmod" { print $2 }' | sort -u >"$work/keep.txt"
+# Every crypto module too (about 4 MB): the kernel loads algorithm implementations on
+# demand (crypto-* aliases), and a missing one only shows as ENOENT when an SA is added.
+find "$mdir/kernel/crypto" "$mdir/kernel/arch/x86/crypto" "$mdir/kernel/lib/crypto" -type f 2>/dev/null \
+  | sed "s|^$root||" >>"$work/keep.txt"
+sort -u -o "$work/keep.txt" "$work/keep.txt"
 find "$mdir/kernel" -type f | sed "s|^$root||" | sort >"$work/all.txt"
 comm -23 "$work/all.txt" "$work/keep.txt" | sed "s|^|$root|" | xargs -r rm -f
 find "$mdir/kernel" -type d -empty -delete
