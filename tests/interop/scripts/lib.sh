@@ -73,13 +73,15 @@ ipsec_start() {
   log "charon up"
 }
 
-# ipsec up: returns its status (the Main and Quick Mode result), output in ipsec-up.log.
+# ipsec up: succeeds only when Main and Quick Mode completed. `ipsec up` itself exits 0
+# even when the peer refused (NO_PROPOSAL_CHOSEN), so its output decides. Output in
+# ipsec-up.log.
 ipsec_up() {
   t0=$(up)
-  timeout "${1:-90}" ipsec up l2tp >>"$OUT/ipsec-up.log" 2>&1
-  rc=$?
-  result ipsec_up_seconds "$(echo "$(up) - $t0" | awk '{ print $1 - $3 }')"
-  return $rc
+  timeout "${1:-90}" ipsec up l2tp >/tmp/ipsec-up.out 2>&1
+  cat /tmp/ipsec-up.out >>"$OUT/ipsec-up.log"
+  result ipsec_up_seconds "$(echo "$(up) $t0" | awk '{ print $1 - $2 }')"
+  grep -q "established successfully" /tmp/ipsec-up.out
 }
 
 xl2tpd_start() {

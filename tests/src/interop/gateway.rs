@@ -22,7 +22,11 @@ use super::{HarnessError, OwnedChild, Result, Skip, read_for_report, run};
 pub const POOL: &str = "203.0.113.0/24";
 
 /// Builds the gateway binary in release mode and returns its path. Uses the cargo that runs
-/// the tests (`$CARGO`) and their target directory.
+/// the tests (`$CARGO`) and their target directory. Optimized, but without the workspace's
+/// thin LTO and single codegen unit: those made the build take 20 minutes on a loaded
+/// 2-core machine, which the CI budget cannot afford for a test fixture (the speed of the
+/// gateway is not what these tests measure). `L2TPGW_INTEROP_FULL_RELEASE=1` keeps the
+/// workspace's release profile as is.
 pub fn build() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let target = target_dir();
@@ -30,9 +34,18 @@ pub fn build() -> Result<PathBuf> {
         "interop: cargo build -p gateway --release (target dir {})",
         target.display()
     );
-    let status = Command::new(cargo)
-        .args(["build", "-p", "gateway", "--release", "--target-dir"])
-        .arg(&target)
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "gateway", "--release", "--target-dir"])
+        .arg(&target);
+    if std::env::var_os("L2TPGW_INTEROP_FULL_RELEASE").is_none() {
+        cmd.args([
+            "--config",
+            "profile.release.lto=false",
+            "--config",
+            "profile.release.codegen-units=16",
+        ]);
+    }
+    let status = cmd
         .current_dir(super::workspace_root())
         .status()
         .map_err(|e| HarnessError(format!("cannot run cargo: {e}")))?;
