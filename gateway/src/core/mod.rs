@@ -1005,7 +1005,7 @@ impl Engine for Core {
                     packets_in: s.packets_in,
                     packets_out: s.packets_out,
                     esp: peer.and_then(|p| p.newest()).map(|pair| EspStatus {
-                        suite: format!("{:?}", pair.suite),
+                        suite: suite_name(pair.suite),
                         inbound_spi: pair.inbound_spi.to_string(),
                         outbound_spi: pair.outbound_spi.to_string(),
                         age_secs: now.saturating_duration_since(pair.installed).as_secs(),
@@ -1050,4 +1050,26 @@ impl Engine for Core {
             counters,
         }
     }
+}
+
+/// `aes-cbc-256/hmac-sha1-96`, `aes-gcm16-128`: the suite as `l2tpgw status` shows it.
+pub fn suite_name(suite: esp::Suite) -> String {
+    use esp::{Encryption as E, Integrity as I};
+    let enc = match suite.encryption() {
+        E::AesCbc128 => "aes-cbc-128",
+        E::AesCbc192 => "aes-cbc-192",
+        E::AesCbc256 => "aes-cbc-256",
+        E::TripleDesCbc => "3des-cbc",
+        E::AesGcm16_128 => "aes-gcm16-128",
+        E::AesGcm16_256 => "aes-gcm16-256",
+    };
+    let int = match suite.integrity() {
+        I::None => return enc.to_owned(),
+        I::HmacMd5_96 => "hmac-md5-96",
+        I::HmacSha1_96 => "hmac-sha1-96",
+        I::HmacSha256_128 => "hmac-sha256-128",
+        I::HmacSha384_192 => "hmac-sha384-192",
+        I::HmacSha512_256 => "hmac-sha512-256",
+    };
+    format!("{enc}/{int}")
 }

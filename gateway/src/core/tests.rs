@@ -536,6 +536,7 @@ fn client_comes_up_and_traffic_flows_both_ways() {
     );
     assert_eq!(s.outer, clients[0].remote);
     assert!(s.esp.as_ref().unwrap().udp_encapsulated);
+    assert_eq!(s.esp.as_ref().unwrap().suite, "aes-cbc-128/hmac-sha1-96");
 }
 
 #[test]
