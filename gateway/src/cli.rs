@@ -118,6 +118,10 @@ pub struct ConnectArgs {
     /// the point-to-point one to the server's inner address).
     #[arg(long, default_value = "l2tpgwc0")]
     pub tun_name: String,
+    /// When the session ends (not by a signal), connect again, with backoff from 1 s
+    /// doubling to 60 s (reset after every session that came up).
+    #[arg(long)]
+    pub reconnect: bool,
     /// Exit (after a clean goodbye) as soon as the session is up: a connectivity check.
     #[arg(long)]
     pub once: bool,

@@ -186,48 +186,64 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
     } else {
         std::net::Ipv6Addr::UNSPECIFIED.into()
     };
-    let ike_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
-    let nat_t_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
     let profile = match args.profile {
         Profile::Linux | Profile::Android | Profile::Ios => ike::Profile::linux(),
         Profile::Windows => ike::Profile::windows(),
     };
-    let config = ClientConfig {
-        server,
-        local_ike: ike_socket.local_addr(),
-        local_nat_t: nat_t_socket.local_addr(),
-        psk: gateway::secret::Secret::new(args.psk.clone()),
-        user: args.user.clone(),
-        password: gateway::secret::Secret::new(args.password.clone()),
-        profile,
-        ppp: ppp::Config::default(),
-        exit_when_up: args.once,
-    };
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the client's start time; the binary is the runtime"
-    )]
-    let now = std::time::Instant::now();
-    let tun = if args.no_tun {
-        None
-    } else {
-        Some(gateway::io::tun::Tun::create_unaddressed(
-            &args.tun_name,
-            1400,
-        )?)
-    };
-    let mut client = ClientCore::new(config, now, gateway::core::CoreRandom::os())
-        .map_err(std::io::Error::other)?;
-    let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
-    let io = gateway::driver::DriverIo {
-        sockets: vec![ike_socket, nat_t_socket],
-        tun,
-        control: control_rx,
-        users_file: None,
-        shutdown_grace: std::time::Duration::from_secs(3),
-    };
-    gateway::driver::run(&mut client, io).await?;
-    Ok(client.reached())
+    let mut reached = None;
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let ike_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
+        let nat_t_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
+        let config = ClientConfig {
+            server,
+            local_ike: ike_socket.local_addr(),
+            local_nat_t: nat_t_socket.local_addr(),
+            psk: gateway::secret::Secret::new(args.psk.clone()),
+            user: args.user.clone(),
+            password: gateway::secret::Secret::new(args.password.clone()),
+            profile: profile.clone(),
+            ppp: ppp::Config::default(),
+            exit_when_up: args.once,
+        };
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the client's start time; the binary is the runtime"
+        )]
+        let now = std::time::Instant::now();
+        let tun = if args.no_tun {
+            None
+        } else {
+            Some(gateway::io::tun::Tun::create_unaddressed(
+                &args.tun_name,
+                1400,
+            )?)
+        };
+        let mut client = ClientCore::new(config, now, gateway::core::CoreRandom::os())
+            .map_err(std::io::Error::other)?;
+        let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
+        let io = gateway::driver::DriverIo {
+            sockets: vec![ike_socket, nat_t_socket],
+            tun,
+            control: control_rx,
+            users_file: None,
+            shutdown_grace: std::time::Duration::from_secs(3),
+        };
+        let stopped = gateway::driver::run(&mut client, io).await?;
+        if client.reached().is_some() {
+            reached = client.reached();
+            backoff = std::time::Duration::from_secs(1);
+        }
+        if stopped == gateway::driver::Stopped::Signal || !args.reconnect || args.once {
+            return Ok(reached);
+        }
+        tracing::info!("session ended; reconnecting in {backoff:?}");
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(reached),
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+    }
 }
 
 async fn status(args: &StatusArgs) -> ExitCode {
