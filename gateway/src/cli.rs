@@ -53,7 +53,8 @@ pub struct ServeArgs {
     /// File whose first line is the pre-shared key [env: L2TPGW_PSK_FILE].
     #[arg(long, value_name = "FILE")]
     pub psk_file: Option<PathBuf>,
-    /// A user, repeatable [env: L2TPGW_USERS, comma-separated]. Added to the users file's.
+    /// A user, repeatable [env: L2TPGW_USERS, comma-separated]. Added to the users of the
+    /// users file (and kept across SIGHUP reloads).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
     /// Client address pool [env: L2TPGW_POOL].
