@@ -740,7 +740,7 @@ fn scenario_7_iperf3_each_way() {
     let server = topology
         .gateway
         .command("iperf3")
-        .args(["-s", "-1"])
+        .args(["-s"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("iperf3 -s");
@@ -759,6 +759,13 @@ fn scenario_7_iperf3_each_way() {
         up && g.share.has_marker("done"),
         "did not connect and run iperf3",
     );
+    for dir in ["iperf_up_mbps", "iperf_down_mbps"] {
+        // Printed, not asserted: but both runs must have happened.
+        checks.check(
+            r.get(dir).is_some_and(|v| !v.is_empty()),
+            format!("no {dir} result (see iperf-*.log)"),
+        );
+    }
     let reports = [
         g.share.report(),
         g.vm.console(),
