@@ -58,7 +58,8 @@ impl Default for Config {
 pub struct SessionParams {
     /// Our address on the link (stated in our IPCP request).
     pub local_ip: Ipv4Addr,
-    /// The address the peer gets (Nak'd to it if it asks for another).
+    /// The address the peer gets (Nak'd to it if it asks for another); it can still be
+    /// changed with [`crate::Session::set_peer_ip`] until IPCP acknowledges it.
     pub peer_ip: Ipv4Addr,
     /// Primary and secondary DNS; an unset one is Configure-Rejected.
     pub dns: [Option<Ipv4Addr>; 2],

@@ -59,3 +59,24 @@ pub enum DownReason {
     /// Our own magic number keeps coming back: the link is looped.
     Loopback,
 }
+
+/// Why [`crate::Session::set_peer_ip`] refused to change the peer's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerIpError {
+    /// The session is a client; its address comes from the server.
+    NotServer,
+    /// IPCP has already acknowledged the peer's address.
+    AlreadyAcked,
+}
+
+impl fmt::Display for PeerIpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotServer => f.write_str("only a server session assigns the peer's address"),
+            Self::AlreadyAcked => f.write_str("IPCP has already acknowledged the peer's address"),
+        }
+    }
+}
+
+impl std::error::Error for PeerIpError {}

@@ -68,5 +68,5 @@ mod session;
 
 pub use auth::{AuthData, AuthDecision, AuthMethod, Credentials, Password};
 pub use config::{Config, SessionParams};
-pub use error::{DownReason, Error};
+pub use error::{DownReason, Error, PeerIpError};
 pub use session::{Event, IpIn, IpVersion, Phase, Session, Stats};

@@ -316,3 +316,54 @@ fn ipv6cp_negotiates_interface_identifiers_when_enabled() {
         Some(IpIn::V6(&v6[..]))
     );
 }
+
+/// A gateway that learns the peer's address only from the user (a static address)
+/// sets it on `Authenticated`; the client ends up with it, not with the one the session
+/// was created with, and the address is fixed once IPCP has acknowledged it.
+#[test]
+fn peer_address_set_after_authentication_is_the_one_assigned() {
+    let static_ip = Ipv4Addr::new(203, 0, 113, 7);
+    let mut p = Pair::new(
+        cfg(&[AuthMethod::MsChapV2]),
+        client_cfg(),
+        "s3cret",
+        "s3cret",
+        5,
+    );
+    let mut set = false;
+    for _ in 0..1000 {
+        if !p.step() {
+            break;
+        }
+        if !set
+            && p.server_events
+                .iter()
+                .any(|e| matches!(e, Event::Authenticated { .. }))
+        {
+            p.server.set_peer_ip(static_ip).unwrap();
+            set = true;
+        }
+    }
+    assert!(
+        set && p.both_up(),
+        "{:?} {:?}",
+        p.server_events,
+        p.client_events
+    );
+    let Event::Up { peer_ip, .. } = up_of(&p.server_events) else {
+        unreachable!()
+    };
+    assert_eq!(peer_ip, static_ip);
+    let Event::Up { local_ip, .. } = up_of(&p.client_events) else {
+        unreachable!()
+    };
+    assert_eq!(local_ip, static_ip);
+    assert_eq!(
+        p.server.set_peer_ip(Ipv4Addr::new(203, 0, 113, 8)),
+        Err(ppp::PeerIpError::AlreadyAcked)
+    );
+    assert_eq!(
+        p.client.set_peer_ip(static_ip),
+        Err(ppp::PeerIpError::NotServer)
+    );
+}

@@ -593,12 +593,9 @@ impl Core {
             let _ = self.l2tp.close_session(now, sref);
             return;
         }
-        let Ok(ip) = self.config.pool.allocate() else {
-            self.counters.bump("pool_exhausted");
-            tracing::warn!("address pool exhausted: session refused");
-            let _ = self.l2tp.close_session(now, sref);
-            return;
-        };
+        // The address is assigned once the user is known (`assign_address`); until then
+        // the session holds none and IPCP waits behind authentication.
+        let ip = Ipv4Addr::UNSPECIFIED;
         let params = ppp::SessionParams {
             local_ip: self.config.pool.gateway(),
             peer_ip: ip,
@@ -683,8 +680,9 @@ impl Core {
                 tracing::info!(user = %user, "authenticated");
                 self.replace_old_sessions(now, sref, &user);
                 if let Some(s) = self.sessions.get_mut(&sref) {
-                    s.user = Some(user);
+                    s.user = Some(user.clone());
                 }
+                self.assign_address(now, sref, &user);
             }
             ppp::Event::Up { peer_ip, .. } => {
                 if let Some(s) = self.sessions.get_mut(&sref) {
@@ -711,6 +709,75 @@ impl Core {
                 let _ = self.l2tp.close_session(now, sref);
             }
         }
+    }
+
+    /// Gives an authenticated session its inner address before IPCP acknowledges one:
+    /// the user's static address from the users file, else the next pool address. A
+    /// static address still held by an older session of the same user (one being
+    /// replaced) moves to the new session; held by anyone else, or with the pool
+    /// exhausted, the session is closed.
+    fn assign_address(&mut self, now: Instant, sref: l2tp::SessionRef, user: &str) {
+        let wanted = self.config.users.get(user).and_then(|u| u.static_ip);
+        let assigned = match wanted {
+            Some(addr) => {
+                if self.config.pool.is_used(addr) {
+                    self.take_static_from_old_session(sref, user, addr);
+                }
+                match self.config.pool.allocate_static(addr) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        self.counters.bump("static_address_unavailable");
+                        tracing::warn!(user = %user, ip = %addr, "static address unavailable ({e}): session refused");
+                        None
+                    }
+                }
+            }
+            None => match self.config.pool.allocate() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.counters.bump("pool_exhausted");
+                    tracing::warn!("address pool exhausted: session refused");
+                    None
+                }
+            },
+        };
+        let Some(s) = self.sessions.get_mut(&sref) else {
+            if let Some(a) = assigned {
+                self.config.pool.release(a);
+            }
+            return;
+        };
+        if let Some(a) = assigned {
+            if s.ppp.set_peer_ip(a).is_ok() {
+                self.config.pool.release(s.ip);
+                s.ip = a;
+                return;
+            }
+            // Cannot happen: the event is handled before the session's next frame.
+            self.config.pool.release(a);
+            self.counters.bump("ipcp_address_mismatch");
+        }
+        s.ppp.close(now);
+        self.dirty.push(sref);
+    }
+
+    /// Frees `addr` from an older session of `user` (which `replace_old_sessions` is
+    /// closing, or which is about to be replaced) so the new session can have it. The old
+    /// session loses its route; its end then releases nothing.
+    fn take_static_from_old_session(&mut self, new: l2tp::SessionRef, user: &str, addr: Ipv4Addr) {
+        let Some((old, s)) = self
+            .sessions
+            .iter_mut()
+            .find(|(r, s)| **r != new && s.ip == addr && s.user.as_deref() == Some(user))
+        else {
+            return;
+        };
+        if self.routes.get(&addr) == Some(old) {
+            self.routes.remove(&addr);
+        }
+        s.routed = false;
+        s.ip = Ipv4Addr::UNSPECIFIED;
+        self.config.pool.release(addr);
     }
 
     /// A user who logs in again while holding `sessions_per_user` sessions replaces the

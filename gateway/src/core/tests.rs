@@ -1014,3 +1014,61 @@ fn rekeyed_pair_carries_outbound_traffic_only_after_the_peer_uses_it() {
     assert_eq!(core.session_count(), 1);
     assert_eq!(spi_of(&to_client(&mut core)), 0x5001);
 }
+
+#[test]
+fn a_static_user_gets_exactly_their_address_through_ipcp() {
+    let (mut core, mut now) = core_with(|c| c.limits.sessions_per_user = 1, &[]);
+    core.set_users(crate::users::UserDb::parse("alice secret 10.77.0.50\nbob pw\n").unwrap());
+    let mut clients = [
+        Client::new(
+            &mut core,
+            now,
+            "198.51.100.7:4500",
+            0x1000,
+            1,
+            "alice",
+            "secret",
+        ),
+        Client::new(&mut core, now, "198.51.100.8:4500", 0x2000, 2, "bob", "pw"),
+    ];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let static_ip = Ipv4Addr::new(10, 77, 0, 50);
+    assert_eq!(clients[0].up, Some(static_ip), "alice's static address");
+    assert_eq!(core.route(static_ip), Some(Some("alice")));
+    let bob_ip = clients[1].up.unwrap();
+    assert_eq!(bob_ip, Ipv4Addr::new(10, 77, 0, 2), "bob from the pool");
+    assert_eq!(core.pool().in_use(), 2, "no address held besides the two");
+
+    // Alice reconnects: the new session replaces the old one and takes the address over.
+    let [alice, bob] = clients;
+    let mut again = [
+        alice,
+        bob,
+        Client::new(
+            &mut core,
+            now,
+            "198.51.100.99:4500",
+            0x3000,
+            3,
+            "alice",
+            "secret",
+        ),
+    ];
+    drive(
+        &mut core,
+        &mut again,
+        &mut now,
+        Duration::from_secs(60),
+        |core, c| c[2].up.is_some() && c[0].down && core.session_count() == 2,
+    );
+    assert_eq!(again[2].up, Some(static_ip));
+    assert_eq!(core.route(static_ip), Some(Some("alice")));
+    assert_eq!(core.pool().in_use(), 2);
+    assert!(core.pool().is_used(static_ip));
+}

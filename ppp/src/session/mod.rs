@@ -13,7 +13,7 @@ use crate::auth::peer::{AuthPeer, PeerOutput};
 use crate::auth::server::{Authenticator, ServerOutput};
 use crate::auth::{AuthDecision, Credentials};
 use crate::config::{ChallengePool, Config, Entropy, SessionParams};
-use crate::error::{DownReason, Error};
+use crate::error::{DownReason, Error, PeerIpError};
 use crate::fsm::{Actions, Fsm, FsmEvent, State};
 use crate::ipcp::{Ipcp, Ipv6cp};
 use crate::lcp::{Lcp, MAX_LOOPBACK, Role};
@@ -193,6 +193,25 @@ impl Session {
     /// The state of the LCP automaton (for status pages and tests).
     pub fn lcp_state(&self) -> State {
         self.lcp_fsm.state()
+    }
+
+    /// Changes the address the peer gets through IPCP (server only), for a gateway that
+    /// learns it only once the user is known: a user with a static address. Call it on
+    /// [`Event::Authenticated`], before handing the session its next frame; IPCP then
+    /// Naks any other address and [`Event::Up`] reports this one.
+    ///
+    /// Refused once the peer's address has been acknowledged (IPCP in Ack-Sent or
+    /// Opened): the peer already uses the old address, and changing it now would
+    /// route its packets under an address it does not have.
+    pub fn set_peer_ip(&mut self, peer_ip: std::net::Ipv4Addr) -> Result<(), PeerIpError> {
+        if self.role != Role::Server {
+            return Err(PeerIpError::NotServer);
+        }
+        if matches!(self.ipcp_fsm.state(), State::AckSent | State::Opened) {
+            return Err(PeerIpError::AlreadyAcked);
+        }
+        self.ipcp.peer_ip = peer_ip;
+        Ok(())
     }
 
     /// The state of the IPCP automaton.
