@@ -345,15 +345,14 @@ impl Engine for ClientCore {
             self.process(now);
             return None;
         }
-        let base = data.as_ptr() as usize;
         let opened = self.in_sa.as_mut()?.open(data).ok()?;
         if opened.next_header != IpProtocol::Udp {
             return None;
         }
         let range = opened.range.clone();
         let inner = transport::parse_inner(data.get(range.clone())?, None).ok()?;
-        let l2tp_bytes =
-            data.get(range.start + inner.payload.start..range.start + inner.payload.end)?;
+        let start = range.start + inner.payload.start;
+        let l2tp_bytes = data.get(start..range.start + inner.payload.end)?;
         let ppp_in = match self.l2tp.handle_datagram(now, PEER, l2tp_bytes) {
             Ok(Some(p)) => p,
             _ => {
@@ -361,13 +360,15 @@ impl Engine for ClientCore {
                 return None;
             }
         };
+        // Where the PPP frame ends in `data`.
+        let frame_end = start + ppp_in.range.end;
         let ppp = self.ppp.as_mut()?;
         match ppp.handle_frame(now, ppp_in.frame) {
             Ok(Some(ppp::IpIn::V4(packet))) => {
                 self.bytes_in += packet.len() as u64;
                 self.packets_in += 1;
-                let offset = (packet.as_ptr() as usize).checked_sub(base)?;
-                Some(offset..offset + packet.len())
+                // The IP packet is the frame's information field, its tail.
+                Some(frame_end.checked_sub(packet.len())?..frame_end)
             }
             _ => {
                 self.process(now);

@@ -33,8 +33,11 @@ pub struct Config {
     /// How long to wait for a message to piggyback an acknowledgement on before sending
     /// a ZLB.
     pub ack_delay: Duration,
-    /// Send a HELLO after this long without control traffic.
-    pub hello_interval: Duration,
+    /// Send a HELLO after this long without control traffic; `None` sends none (a dead
+    /// peer is then noticed only by the layers above, e.g. PPP echoes or IKE DPD). It is
+    /// also how long a stalled handshake may stay silent before it is given up; with
+    /// HELLO off that is [`DEFAULT_HELLO_INTERVAL`].
+    pub hello_interval: Option<Duration>,
     /// How long a tunnel that received a StopCCN keeps acknowledging retransmissions of
     /// it before its state is freed.
     pub stop_linger: Duration,
@@ -62,7 +65,7 @@ impl Default for Config {
             retransmit_cap: Duration::from_secs(8),
             max_retransmits: 5,
             ack_delay: Duration::from_millis(100),
-            hello_interval: Duration::from_secs(60),
+            hello_interval: Some(DEFAULT_HELLO_INTERVAL),
             stop_linger: Duration::from_secs(31),
             max_tunnels: 4096,
             max_tunnels_per_peer: 4,
@@ -72,7 +75,16 @@ impl Default for Config {
     }
 }
 
+/// The default HELLO interval, and the handshake stall timeout when HELLO is off.
+pub const DEFAULT_HELLO_INTERVAL: Duration = Duration::from_secs(60);
+
 impl Config {
+    /// How long a handshake with nothing in flight may stay silent before the tunnel is
+    /// given up: the HELLO interval, or [`DEFAULT_HELLO_INTERVAL`] with HELLO off.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.hello_interval.unwrap_or(DEFAULT_HELLO_INTERVAL)
+    }
+
     /// A LAC (client) configuration with the default timers.
     pub fn lac() -> Self {
         Self {

@@ -177,7 +177,11 @@ impl Endpoint {
     ) -> Result<Option<PppIn<'a>>, Error> {
         let (header, payload) = Header::decode(data)?;
         match (header.kind, header.sequence) {
-            (MessageKind::Data, _) => self.handle_data(peer, &header, payload).map(Some),
+            (MessageKind::Data, _) => {
+                // The payload is the datagram's tail.
+                let range = data.len() - payload.len()..data.len();
+                self.handle_data(peer, &header, payload, range).map(Some)
+            }
             (MessageKind::Control, Some(seq)) => {
                 self.handle_control(now, peer, &header, seq, payload)?;
                 Ok(None)
@@ -193,6 +197,7 @@ impl Endpoint {
         peer: PeerId,
         header: &Header,
         payload: &'a [u8],
+        range: core::ops::Range<usize>,
     ) -> Result<PppIn<'a>, Error> {
         let t = tunnel_in(&mut self.tunnels, peer, header.tunnel)?;
         let tunnel = t.local_id;
@@ -221,6 +226,7 @@ impl Endpoint {
         Ok(PppIn {
             session,
             frame: payload,
+            range,
         })
     }
 

@@ -52,13 +52,17 @@ pub enum Event {
 }
 
 /// A PPP frame received in a data message, borrowed from the datagram (no copy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct PppIn<'a> {
     /// The session it belongs to.
     pub session: SessionRef,
     /// The PPP frame (starting with the address/control bytes ff 03 when present).
     pub frame: &'a [u8],
+    /// Where `frame` lies in the datagram given to
+    /// [`crate::Endpoint::handle_datagram`]: `&datagram[range] == frame`, so a caller
+    /// holding the datagram mutably again can find the frame without pointer arithmetic.
+    pub range: core::ops::Range<usize>,
 }
 
 /// An L2TP message to send, written into the caller's buffer by

@@ -26,7 +26,7 @@ mod session;
 mod stats;
 mod tunnel;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_HELLO_INTERVAL};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use event::{Event, PppIn, Transmit, TunnelDownReason};

@@ -149,7 +149,9 @@ impl Tunnel {
         let mut add = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
         match &self.state {
             TunnelState::Established(_) if self.channel.is_idle() => {
-                add(self.last_rx + io.config.hello_interval);
+                if let Some(hello) = io.config.hello_interval {
+                    add(self.last_rx + hello);
+                }
             }
             TunnelState::Closing(c) if self.channel.is_idle() => add(c.until),
             // An SCCRQ that never became processable: give up after a HELLO interval.
@@ -159,7 +161,7 @@ impl Tunnel {
             TunnelState::Idle(_) | TunnelState::WaitCtlConn(_) | TunnelState::WaitCtlReply(_)
                 if self.channel.is_idle() =>
             {
-                add(self.last_rx + io.config.hello_interval);
+                add(self.last_rx + io.config.handshake_timeout());
             }
             TunnelState::Dead => add(self.last_rx),
             _ => {}
@@ -316,7 +318,10 @@ impl Tunnel {
             self.state,
             TunnelState::Idle(_) | TunnelState::WaitCtlConn(_) | TunnelState::WaitCtlReply(_)
         );
-        if handshake && self.channel.is_idle() && now >= self.last_rx + io.config.hello_interval {
+        if handshake
+            && self.channel.is_idle()
+            && now >= self.last_rx + io.config.handshake_timeout()
+        {
             io.stats.tunnel_timeouts += 1;
             self.teardown(TunnelDownReason::Timeout, io);
             self.state = TunnelState::Dead;
@@ -324,7 +329,10 @@ impl Tunnel {
         }
         if self.is_established()
             && self.channel.is_idle()
-            && now >= self.last_rx + io.config.hello_interval
+            && io
+                .config
+                .hello_interval
+                .is_some_and(|hello| now >= self.last_rx + hello)
         {
             if self
                 .send(SessionId(0), &ControlMessage::new(MessageType::Hello), io)

@@ -172,6 +172,7 @@ fn captured_xl2tpd_exchange_brings_up_a_session_and_data_flows() {
     let ppp = ep.handle_datagram(now, PeerId(1), &data).unwrap().unwrap();
     assert_eq!(ppp.session, session);
     assert_eq!(ppp.frame, &data[6..]);
+    assert_eq!(ppp.range, 6..data.len());
     assert!(
         std::ptr::eq(ppp.frame.as_ptr(), data[6..].as_ptr()),
         "the frame is borrowed"

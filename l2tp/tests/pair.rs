@@ -374,3 +374,23 @@ fn global_session_limit_spans_tunnels() {
     assert_eq!(p.lns.stats().session_limit, 1);
     assert_eq!(Pair::sessions_up(&p.lns_events).len(), 3);
 }
+
+#[test]
+fn hellos_switched_off_send_none_and_arm_no_timer() {
+    let mut lns = lns_config();
+    lns.hello_interval = None;
+    let mut lac = lac_config();
+    lac.hello_interval = None;
+    let mut p = Pair::new(lns, lac, LinkParams::perfect(), 1);
+    bring_up(&mut p, 1, 1);
+    let sent = p.lns.stats().tx_control + p.lac.stats().tx_control;
+    // Once the last acknowledgement is out, an idle established tunnel has no timer at
+    // all: nothing to wake up for (with HELLOs on, it would never go quiet).
+    assert!(p.run_to_quiet(Duration::from_secs(3600)));
+    assert_eq!(p.lns.poll_timeout(), None);
+    assert_eq!(p.lac.poll_timeout(), None);
+    assert!(p.lns.state_size() > 0, "the tunnel is kept");
+    assert_eq!(p.lns.stats().tx_control + p.lac.stats().tx_control, sent);
+    assert!(tunnel_downs(&p.lns_events).is_empty());
+    assert!(tunnel_downs(&p.lac_events).is_empty());
+}

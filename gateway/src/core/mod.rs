@@ -100,12 +100,9 @@ impl CoreConfig {
             ..ppp::Config::default()
         };
         let mut l2tp = l2tp::Config::default();
-        if c.l2tp.hello_interval_secs > 0 {
-            l2tp.hello_interval = Duration::from_secs(c.l2tp.hello_interval_secs);
-        } else {
-            // The engine has no "off": a day between HELLOs is as good as none.
-            l2tp.hello_interval = Duration::from_secs(86_400);
-        }
+        // 0 switches HELLOs off.
+        l2tp.hello_interval = (c.l2tp.hello_interval_secs > 0)
+            .then(|| Duration::from_secs(c.l2tp.hello_interval_secs));
         let ike = ike::Config {
             legacy: c.ike.legacy,
             force_encapsulation: c.ike.force_encapsulation,
@@ -457,7 +454,8 @@ impl Core {
                 return None;
             }
         };
-        let base = data.as_ptr() as usize;
+        // Where the PPP frame lies in `data`.
+        let frame_end = start + ppp_in.range.end;
         let session_ref = ppp_in.session;
         let Some(session) = self.sessions.get_mut(&session_ref) else {
             self.counters.bump("ppp_no_session");
@@ -501,8 +499,8 @@ impl Core {
         }
         session.bytes_in += packet.len() as u64;
         session.packets_in += 1;
-        let offset = (packet.as_ptr() as usize).checked_sub(base)?;
-        Some(offset..offset + packet.len())
+        // The IP packet is the frame's information field, its tail.
+        Some(frame_end.checked_sub(packet.len())?..frame_end)
     }
 
     /// The current outbound path and SA of `peer`, sealing `buf` (holding an L2TP

@@ -1072,3 +1072,16 @@ fn a_static_user_gets_exactly_their_address_through_ipcp() {
     assert_eq!(core.pool().in_use(), 2);
     assert!(core.pool().is_used(static_ip));
 }
+
+#[test]
+fn hello_interval_zero_switches_l2tp_hellos_off() {
+    let cc = |secs: u64| {
+        let mut config = Config::default();
+        config.l2tp.hello_interval_secs = secs;
+        let mut rng = DeterministicRandom::new(1);
+        let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
+        CoreConfig::from_resolved(&resolved).unwrap()
+    };
+    assert_eq!(cc(0).l2tp.hello_interval, None);
+    assert_eq!(cc(45).l2tp.hello_interval, Some(Duration::from_secs(45)));
+}
