@@ -54,7 +54,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IkeConfig {
-    /// Offer weak legacy algorithms (DES, 3DES, MD5, MODP 768/1024) for old clients.
+    /// Accept weak legacy algorithms for old clients: 3DES (IKE and ESP), MD5 (IKE hash,
+    /// ESP HMAC-MD5-96) and MODP 1024/1536 (DH groups 2 and 5). Single DES is never
+    /// accepted.
     pub legacy: bool,
     /// Answer Aggressive Mode (exposes the PSK hash to offline guessing).
     pub aggressive_mode: bool,
@@ -634,6 +636,35 @@ mod tests {
         c.validate().unwrap();
         let pool = AddressPool::new(c.network.pool, c.network.gateway_address, []).unwrap();
         assert_eq!(pool.gateway(), Ipv4Addr::new(10, 77, 0, 1));
+    }
+
+    #[test]
+    fn example_file_names_exactly_what_legacy_enables() {
+        // The comment block right above `legacy = ...`.
+        let lines: Vec<&str> = EXAMPLE.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("legacy ="))
+            .unwrap();
+        let comment: String = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.starts_with('#'))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for alg in ["3DES", "MD5", "MODP 1024/1536"] {
+            assert!(comment.contains(alg), "{alg} missing from {comment:?}");
+        }
+        // ike refuses single DES and MODP 768 even with `legacy`.
+        assert!(
+            !comment.contains("DES,") && !comment.contains("768"),
+            "{comment:?}"
+        );
+        use ike::crypto::dh::DhGroup;
+        let legacy_groups: Vec<DhGroup> =
+            DhGroup::ALL.into_iter().filter(|g| g.is_legacy()).collect();
+        assert_eq!(legacy_groups, [DhGroup::Modp1024, DhGroup::Modp1536]);
     }
 
     #[test]
