@@ -30,20 +30,30 @@ pub const POOL: &str = "203.0.113.0/24";
 pub fn build() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let target = target_dir();
+    // The dev profile by default: `cargo test --workspace` has just built it, so this is
+    // nearly free, and pings and handshakes need no optimised build (the crypto
+    // dependencies are optimised in dev builds anyway). L2TPGW_INTEROP_RELEASE=1 builds
+    // the release profile (for meaningful iperf3 numbers), without LTO unless
+    // L2TPGW_INTEROP_FULL_RELEASE=1 is also set.
+    let release = std::env::var_os("L2TPGW_INTEROP_RELEASE").is_some();
+    let profile_dir = if release { "release" } else { "debug" };
     eprintln!(
-        "interop: cargo build -p gateway --release (target dir {})",
+        "interop: cargo build -p gateway --bin l2tpgw ({profile_dir}, target dir {})",
         target.display()
     );
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "gateway", "--release", "--target-dir"])
+    cmd.args(["build", "-p", "gateway", "--bin", "l2tpgw", "--target-dir"])
         .arg(&target);
-    if std::env::var_os("L2TPGW_INTEROP_FULL_RELEASE").is_none() {
-        cmd.args([
-            "--config",
-            "profile.release.lto=false",
-            "--config",
-            "profile.release.codegen-units=16",
-        ]);
+    if release {
+        cmd.arg("--release");
+        if std::env::var_os("L2TPGW_INTEROP_FULL_RELEASE").is_none() {
+            cmd.args([
+                "--config",
+                "profile.release.lto=false",
+                "--config",
+                "profile.release.codegen-units=16",
+            ]);
+        }
     }
     let status = cmd
         .current_dir(super::workspace_root())
@@ -51,10 +61,10 @@ pub fn build() -> Result<PathBuf> {
         .map_err(|e| HarnessError(format!("cannot run cargo: {e}")))?;
     if !status.success() {
         return Err(HarnessError(format!(
-            "cargo build -p gateway --release failed ({status})"
+            "cargo build -p gateway ({profile_dir}) failed ({status})"
         )));
     }
-    let bin = target.join("release").join("l2tpgw");
+    let bin = target.join(profile_dir).join("l2tpgw");
     if !bin.is_file() {
         return Err(HarnessError(format!(
             "{} missing after the build",
