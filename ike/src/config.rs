@@ -144,6 +144,10 @@ pub struct Config {
     /// For Windows peers, repeat their NAT-D for our address so Windows never sees the
     /// server as NATed (no AssumeUDPEncapsulationContextOnSendRule registry edit).
     pub windows_nat_compat: bool,
+    /// The NAT-T port (RFC 3947/3948, normally 4500): a path with this port at either
+    /// end carries the non-ESP marker, and an initiator that detects a NAT floats both
+    /// ends of its path to it. Default 4500.
+    pub nat_t_port: u16,
     /// Accept Aggressive Mode (off: it exposes the PSK hash to offline attack).
     pub aggressive_mode: bool,
     /// Announce DPD (RFC 3706) and answer R-U-THERE.
@@ -214,6 +218,7 @@ impl Default for Config {
             force_encapsulation: true,
             windows_nat_compat: true,
             aggressive_mode: false,
+            nat_t_port: 4500,
             dpd: true,
             dpd_interval: None,
             dpd_max_unanswered: 5,

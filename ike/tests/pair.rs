@@ -129,16 +129,17 @@ impl Pair {
     }
 
     fn collect(&mut self) {
+        let nat_t = self.client.config().nat_t_port;
         let mut buf = Vec::new();
         while let Some(t) = self.client.poll_transmit(&mut buf) {
             if buf == [0xff] {
                 // A NAT keepalive: on UDP 4500, without the marker; nothing to deliver.
-                assert!(t.path.is_nat_t() && !t.non_esp_marker);
+                assert!(t.path.is_nat_t(nat_t) && !t.non_esp_marker);
                 self.keepalives += 1;
                 buf.clear();
                 continue;
             }
-            assert_eq!(t.non_esp_marker, t.path.is_nat_t());
+            assert_eq!(t.non_esp_marker, t.path.is_nat_t(nat_t));
             self.queue(true, t.path, std::mem::take(&mut buf));
         }
         while let Some(t) = self.server.poll_transmit(&mut buf) {
@@ -1170,4 +1171,35 @@ fn draft_nat_t_peer_gets_draft_payloads_and_encapsulation() {
         natd.iter()
             .all(|x| x.ty() == ike::msgs::PayloadType::NatDDraft)
     );
+}
+
+#[test]
+fn nat_t_port_comes_from_the_config() {
+    let cfg = || Config {
+        nat_t_port: 14_500,
+        ..Config::default()
+    };
+    let mut pair = Pair::new(cfg(), cfg(), "s3cret", "s3cret", true, 7);
+    connect(
+        &mut pair,
+        profile(
+            CipherAlg::Aes128,
+            HashAlg::Sha256,
+            DhGroup::Ecp256,
+            &[(esp::Encryption::AesCbc128, esp::Integrity::HmacSha1_96)],
+        ),
+    );
+    pair.run(Duration::from_secs(30), Pair::up);
+    assert!(pair.up());
+    let c = Pair::children(&pair.client_events)[0];
+    let s = Pair::children(&pair.server_events)[0];
+    assert_matching(c, s);
+    // The initiator floated both ends to the configured port, and the responder saw it
+    // arrive there (its marker logic in `collect` uses the same port).
+    assert_eq!(
+        (c.path.local.port(), c.path.remote.port()),
+        (14_500, 14_500)
+    );
+    assert_eq!(s.path.local.port(), 14_500);
+    assert_eq!(c.encapsulation, ike::proposal::Encapsulation::UdpTransport);
 }

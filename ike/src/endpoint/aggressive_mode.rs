@@ -198,7 +198,7 @@ impl Endpoint {
         sa.last_response = Some(out.clone());
         self.by_cookies.insert((sa.icookie, sa.rcookie), id);
         self.by_icookie.insert((path.remote, sa.icookie), id);
-        self.sas.insert(id, sa);
+        self.reinsert(sa);
         self.send(path, out);
         Ok(())
     }
@@ -274,7 +274,7 @@ impl Endpoint {
             dpd_seq: 0,
         }));
         sa.path = path;
-        sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t();
+        sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t(self.config.nat_t_port);
         sa.expires = Some(now + suite.lifetime);
         sa.last_request = Some(data.to_vec());
         sa.last_response = None;
@@ -350,7 +350,7 @@ impl Endpoint {
         sa.half_open_deadline = Some(now + self.config.limits.half_open_timeout);
         self.request(now, &mut sa, path, out);
         self.by_cookies.insert((icookie, Cookie::ZERO), id);
-        self.sas.insert(id, sa);
+        self.reinsert(sa);
         Ok(id)
     }
 
@@ -427,8 +427,8 @@ impl Endpoint {
             rest.push(Payload::NatD { draft, hash: me });
             if we_natted || they_natted {
                 sa.udp_encap = true;
-                sa.path.local.set_port(4500);
-                sa.path.remote.set_port(4500);
+                sa.path.local.set_port(self.config.nat_t_port);
+                sa.path.remote.set_port(self.config.nat_t_port);
             }
         }
         let mut iv = keys::initial_iv(p, suite.hash, suite.cipher, &gxi, gxr);

@@ -216,7 +216,7 @@ impl Endpoint {
         sa.last_response = Some(out.clone());
         self.by_cookies.insert((sa.icookie, sa.rcookie), id);
         self.by_icookie.insert((path.remote, sa.icookie), id);
-        self.sas.insert(id, sa);
+        self.reinsert(sa);
         tracing::debug!(peer = %path.remote, ?suite, "Main Mode 1 accepted");
         self.send(path, out);
         Ok(())
@@ -425,7 +425,7 @@ impl Endpoint {
         }));
         sa.path = path;
         // UDP encapsulation is in use exactly when the peer floated to 4500.
-        sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t();
+        sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t(self.config.nat_t_port);
         sa.peer_id = Some(peer_id.clone());
         sa.expires = Some(now + suite.lifetime);
         sa.last_request = Some(data.to_vec());
@@ -502,7 +502,7 @@ impl Endpoint {
         );
         self.request(now, &mut sa, path, out);
         self.by_cookies.insert((icookie, Cookie::ZERO), id);
-        self.sas.insert(id, sa);
+        self.reinsert(sa);
         Ok(id)
     }
 
@@ -630,8 +630,8 @@ impl Endpoint {
             if we_natted || they_natted {
                 // Float to UDP 4500 (RFC 3947 §4).
                 sa.udp_encap = true;
-                sa.path.local.set_port(4500);
-                sa.path.remote.set_port(4500);
+                sa.path.local.set_port(self.config.nat_t_port);
+                sa.path.remote.set_port(self.config.nat_t_port);
             }
         }
         let me = our_id(&sa.path);

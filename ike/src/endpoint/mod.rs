@@ -11,7 +11,7 @@ mod main_mode;
 mod quick_mode;
 mod sa;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -42,9 +42,10 @@ pub struct Path {
 }
 
 impl Path {
-    /// True when this path is UDP 4500 (the caller adds the 4-byte non-ESP marker).
-    pub fn is_nat_t(&self) -> bool {
-        self.local.port() == 4500 || self.remote.port() == 4500
+    /// True when either end of this path is the NAT-T port `nat_t_port` (normally 4500,
+    /// [`Config::nat_t_port`]): the caller adds the 4-byte non-ESP marker.
+    pub fn is_nat_t(&self, nat_t_port: u16) -> bool {
+        self.local.port() == nat_t_port || self.remote.port() == nat_t_port
     }
 }
 
@@ -220,6 +221,12 @@ pub struct Endpoint {
     stats: Stats,
     /// New exchanges per source address in the current one-second window.
     rate: HashMap<IpAddr, (Instant, u32)>,
+    /// Every SA's next deadline, earliest first, so that `poll_timeout` is O(log n) and
+    /// `handle_timeout` visits only due SAs. Kept exact: an SA's entry is replaced
+    /// whenever it goes back into `sas` (`reinsert`) and removed when it is forgotten.
+    timers: BTreeSet<(Instant, IkeSaId)>,
+    /// The deadline each SA is filed under in `timers`.
+    armed: HashMap<IkeSaId, Instant>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -246,6 +253,8 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             rate: HashMap::new(),
+            timers: BTreeSet::new(),
+            armed: HashMap::new(),
         }
     }
 
@@ -360,15 +369,33 @@ impl Endpoint {
         Some(id)
     }
 
+    /// Puts an SA (new, or taken out of `sas` to work on) back, filing its next deadline.
+    /// A dead SA, or an orphaned one whose last ESP SA is gone, is forgotten instead.
     fn reinsert(&mut self, sa: IkeSa) {
-        if sa.dead {
+        if sa.dead || (sa.orphaned && sa.children.is_empty()) {
             self.forget(&sa);
         } else {
+            self.arm(sa.id, sa.next_timeout());
             self.sas.insert(sa.id, sa);
         }
     }
 
+    /// Files `id` under `deadline` in the timer set (none: no entry).
+    fn arm(&mut self, id: IkeSaId, deadline: Option<Instant>) {
+        if self.armed.get(&id).copied() == deadline {
+            return;
+        }
+        if let Some(old) = self.armed.remove(&id) {
+            self.timers.remove(&(old, id));
+        }
+        if let Some(t) = deadline {
+            self.timers.insert((t, id));
+            self.armed.insert(id, t);
+        }
+    }
+
     fn forget(&mut self, sa: &IkeSa) {
+        self.arm(sa.id, None);
         self.by_cookies.remove(&(sa.icookie, sa.rcookie));
         self.by_cookies.remove(&(sa.icookie, Cookie::ZERO));
         self.by_icookie.remove(&(sa.first_path.remote, sa.icookie));
@@ -414,9 +441,19 @@ impl Endpoint {
     }
 
     /// Handles timers: retransmissions, half-open and exchange timeouts, lifetimes.
+    /// Only SAs whose deadline has come are visited.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
-        for id in ids {
+        // Take the due entries first: an SA's timers may start new SAs (a Main Mode
+        // rekey), whose deadlines are in the future and must not be visited now.
+        let mut due = Vec::new();
+        while let Some(&(t, id)) = self.timers.first()
+            && t <= now
+        {
+            self.timers.pop_first();
+            self.armed.remove(&id);
+            due.push(id);
+        }
+        for id in due {
             let Some(mut sa) = self.sas.remove(&id) else {
                 continue;
             };
@@ -430,7 +467,7 @@ impl Endpoint {
     /// The next time [`Endpoint::handle_timeout`] must be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::next_timeout).min()
+        self.timers.first().map(|&(t, _)| t)
     }
 
     /// The next datagram to send: its bytes are appended to `buf`.
@@ -452,7 +489,7 @@ impl Endpoint {
         self.outbox.push_back((
             Transmit {
                 path,
-                non_esp_marker: path.is_nat_t(),
+                non_esp_marker: path.is_nat_t(self.config.nat_t_port),
             },
             bytes,
         ));
