@@ -109,6 +109,10 @@ impl CoreConfig {
             windows_nat_compat: c.ike.windows_server_behind_nat,
             aggressive_mode: c.ike.aggressive_mode,
             dpd: c.ike.dpd_interval_secs > 0,
+            // 0 switches DPD off (no announcement, no R-U-THERE).
+            dpd_interval: (c.ike.dpd_interval_secs > 0)
+                .then(|| Duration::from_secs(c.ike.dpd_interval_secs)),
+            nat_t_port: c.nat_t_port,
             limits: ike::Limits {
                 half_open: usize::try_from(c.limits.half_open_ike_sas).unwrap_or(usize::MAX),
                 half_open_per_source: usize::try_from(c.limits.half_open_ike_sas_per_source)

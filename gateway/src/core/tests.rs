@@ -1085,3 +1085,23 @@ fn hello_interval_zero_switches_l2tp_hellos_off() {
     assert_eq!(cc(0).l2tp.hello_interval, None);
     assert_eq!(cc(45).l2tp.hello_interval, Some(Duration::from_secs(45)));
 }
+
+#[test]
+fn dpd_interval_and_nat_t_port_reach_ike() {
+    let cc = |mutate: &dyn Fn(&mut Config)| {
+        let mut config = Config::default();
+        mutate(&mut config);
+        let mut rng = DeterministicRandom::new(1);
+        let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
+        CoreConfig::from_resolved(&resolved).unwrap()
+    };
+    let d = cc(&|_| {});
+    assert_eq!(d.ike.dpd_interval, Some(Duration::from_secs(30)));
+    assert!(d.ike.dpd);
+    assert_eq!(d.ike.nat_t_port, 4500);
+    let off = cc(&|c| c.ike.dpd_interval_secs = 0);
+    assert_eq!(off.ike.dpd_interval, None);
+    assert!(!off.ike.dpd);
+    let port = cc(&|c| c.nat_t_port = 14_500);
+    assert_eq!((port.nat_t_port, port.ike.nat_t_port), (14_500, 14_500));
+}
