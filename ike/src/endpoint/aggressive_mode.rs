@@ -35,25 +35,8 @@ impl Endpoint {
         header: &Header,
         body: &[u8],
     ) -> Result<(), Error> {
-        if header.message_id.0 != 0 || header.flags.encrypted() {
-            return Err(PeerMisbehaved::UnexpectedMessage(
-                "first message encrypted or with a message ID",
-            )
-            .into());
-        }
-        if let Some(id) = self.by_icookie.get(&(path.remote, header.icookie)).copied()
-            && let Some(sa) = self.sas.get(&id)
-        {
-            if sa.last_request.as_deref() == Some(data)
-                && let Some(resp) = sa.last_response.clone()
-            {
-                self.stats.retransmits_answered += 1;
-                self.send(path, resp);
-                return Ok(());
-            }
-            return Err(
-                PeerMisbehaved::UnexpectedMessage("new first message with a known cookie").into(),
-            );
+        if self.answer_retransmitted_first_message(path, data, header)? {
+            return Ok(());
         }
         let chain = Self::plain_chain(header, body)?;
         let sa_raw = chain

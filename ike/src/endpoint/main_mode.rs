@@ -87,16 +87,17 @@ pub(super) fn id_bytes(id: &IdPayload) -> Vec<u8> {
 }
 
 impl Endpoint {
-    /// The first Main Mode message: limits, proposal choice, and the stored answer for a
-    /// retransmission (same responder cookie).
-    pub(super) fn responder_main_mode_1(
+    /// Checks shared by the first message of Main and Aggressive Mode: it must be plain
+    /// with message ID 0, and a retransmission (the same bytes under a known initiator
+    /// cookie) gets the stored answer with the same responder cookie, without new crypto.
+    /// Returns true when the message was answered that way; a different first message
+    /// under a known cookie is refused.
+    pub(super) fn answer_retransmitted_first_message(
         &mut self,
-        now: Instant,
         path: Path,
         data: &[u8],
         header: &Header,
-        body: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         if header.message_id.0 != 0 || header.flags.encrypted() {
             return Err(PeerMisbehaved::UnexpectedMessage(
                 "first message encrypted or with a message ID",
@@ -111,11 +112,27 @@ impl Endpoint {
             {
                 self.stats.retransmits_answered += 1;
                 self.send(path, resp);
-                return Ok(());
+                return Ok(true);
             }
             return Err(
                 PeerMisbehaved::UnexpectedMessage("new first message with a known cookie").into(),
             );
+        }
+        Ok(false)
+    }
+
+    /// The first Main Mode message: limits, proposal choice, and the stored answer for a
+    /// retransmission (same responder cookie).
+    pub(super) fn responder_main_mode_1(
+        &mut self,
+        now: Instant,
+        path: Path,
+        data: &[u8],
+        header: &Header,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if self.answer_retransmitted_first_message(path, data, header)? {
+            return Ok(());
         }
         let chain = checked_chain(header.next_payload, body)?;
         wire::Reader::new(body.get(chain.end..).unwrap_or_default()).finish("message")?;
