@@ -162,8 +162,6 @@ pub struct SaPair {
     pub outbound: esp::SaParams,
     /// ESP in UDP 4500 (true) or IP protocol 50.
     pub udp_encapsulated: bool,
-    /// A rekey: keep sending on the older SA until the peer uses this one.
-    pub rekey: bool,
 }
 
 /// One PPP session over one L2TP session.
@@ -331,12 +329,14 @@ impl Core {
         peer.local = pair.local;
         peer.remote = pair.remote;
         peer.udp_encapsulated = pair.udp_encapsulated;
-        peer.add_pair(
-            pair.inbound.spi,
-            outbound,
-            now,
-            !pair.rekey || existing.is_none(),
-        );
+        // Any pair that joins a peer with live pairs waits for the peer's first packet on
+        // it before it carries our traffic: a Quick Mode rekey of the same ISAKMP SA, and
+        // also the first Quick Mode of a replacement ISAKMP SA (strongSwan's IKEv1
+        // reauthentication), which IKE cannot call a rekey. We answered QM2 just now and
+        // the initiator installs its inbound SA only when it has processed it; sending on
+        // the new SA at once loses whatever we send in between (a ping reply in the
+        // real-client rekey scenario).
+        peer.add_pair(pair.inbound.spi, outbound, now, existing.is_none());
         self.inbound.insert(
             pair.inbound.spi,
             Inbound {
@@ -882,7 +882,6 @@ impl Core {
                         inbound: c.inbound,
                         outbound: c.outbound,
                         udp_encapsulated: c.encapsulation == ike::Encapsulation::UdpTransport,
-                        rekey: c.rekey,
                     };
                     if let Err(e) = self.install_sa_pair(now, pair) {
                         tracing::warn!("cannot install an ESP SA pair: {e:?}");
