@@ -43,6 +43,26 @@ pub struct ClientConfig {
     pub exit_when_up: bool,
 }
 
+/// Shortens (or lengthens) every lifetime `profile` proposes: `ike` for the ISAKMP SA
+/// (Main Mode is redone at 90 % of it), `esp` for the ESP SAs (Quick Mode rekeys at 90 %).
+/// `connect --ike-lifetime/--esp-lifetime`, for rekey tests.
+pub fn set_lifetimes(
+    profile: &mut ike::Profile,
+    ike: Option<std::time::Duration>,
+    esp: Option<std::time::Duration>,
+) {
+    if let Some(d) = ike {
+        for s in &mut profile.ike {
+            s.lifetime = d;
+        }
+    }
+    if let Some(d) = esp {
+        for o in &mut profile.esp {
+            o.lifetime = d;
+        }
+    }
+}
+
 /// What the client has reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
@@ -63,14 +83,29 @@ pub enum ClientState {
 
 const PEER: l2tp::PeerId = l2tp::PeerId(1);
 
+/// One installed ESP SA pair (oldest first in [`ClientCore`]).
+struct ClientPair {
+    ike: ike::IkeSaId,
+    inbound_spi: esp::Spi,
+    inbound: esp::InboundSa,
+    outbound: esp::OutboundSa,
+    installed: Instant,
+}
+
 /// The sans-IO client. See the module documentation.
 pub struct ClientCore {
     config: ClientConfig,
     ike: ike::Endpoint,
     l2tp: l2tp::Endpoint,
     ppp: Option<ppp::Session>,
-    out_sa: Option<esp::OutboundSa>,
-    in_sa: Option<esp::InboundSa>,
+    /// Every installed SA pair, oldest first. Inbound traffic is accepted on all of
+    /// them until IKE reports each one gone (deleted or expired); outbound traffic
+    /// takes the newest. As Quick Mode initiator we install a pair when we send the
+    /// third message, and the responder installed its inbound half when it sent the
+    /// second, so the new pair may carry our traffic at once (strongSwan's initiator
+    /// does the same: `quick_mode.c` installs both SAs when it processes QM2). Old
+    /// pairs stay for the packets the server sent before it switched over.
+    pairs: Vec<ClientPair>,
     /// IKE's current path (ports as IKE sees them).
     path: ike::Path,
     ike_sa: ike::IkeSaId,
@@ -122,8 +157,7 @@ impl ClientCore {
             l2tp: l2tp::Endpoint::new(l2tp::Config::lac(), l2tp_rng),
             ike,
             ppp: None,
-            out_sa: None,
-            in_sa: None,
+            pairs: Vec::new(),
             path,
             ike_sa,
             tunnel: None,
@@ -188,13 +222,37 @@ impl ClientCore {
         }
         ok = ok && transport::push_udp(&mut buf, transport::L2TP_PORT, None).is_ok();
         if ok
-            && let Some(out) = self.out_sa.as_mut()
+            && let Some(out) = self.pairs.last_mut().map(|p| &mut p.outbound)
             && out.seal(IpProtocol::Udp, &mut buf).is_ok()
         {
             self.pending
                 .push_back((self.to_server(), buf.payload().to_vec()));
         }
         self.seal_buf = buf;
+    }
+
+    /// IKE's `ChildSaUp`: the new pair takes outbound traffic at once (see `pairs`).
+    fn install_pair(&mut self, now: Instant, c: ike::ChildSa) {
+        let inbound = esp::InboundSa::new(&c.inbound, now);
+        let outbound = esp::OutboundSa::new(&c.outbound, now, &mut *self.rng);
+        let (Ok(inbound), Ok(outbound)) = (inbound, outbound) else {
+            tracing::warn!("cannot install the ESP SA pair IKE negotiated");
+            return;
+        };
+        self.path = c.path;
+        self.pairs.push(ClientPair {
+            ike: c.ike,
+            inbound_spi: c.inbound.spi,
+            inbound,
+            outbound,
+            installed: now,
+        });
+        tracing::debug!(spi = %c.inbound.spi, rekey = c.rekey, pairs = self.pairs.len(), "ESP SA pair installed");
+        if self.tunnel.is_none() {
+            self.tunnel = self.l2tp.connect(now, PEER).ok();
+            self.state = ClientState::Tunnel;
+            tracing::info!(server = %c.path.remote, "IPsec up; starting L2TP");
+        }
     }
 
     fn process(&mut self, now: Instant) {
@@ -217,20 +275,34 @@ impl ClientCore {
             while let Some(ev) = self.ike.poll_event() {
                 progress = true;
                 match ev {
-                    ike::Event::ChildSaUp(c) => {
-                        self.path = c.path;
-                        self.in_sa = esp::InboundSa::new(&c.inbound, now).ok();
-                        self.out_sa = esp::OutboundSa::new(&c.outbound, now, &mut *self.rng).ok();
-                        if self.tunnel.is_none() {
-                            self.tunnel = self.l2tp.connect(now, PEER).ok();
-                            self.state = ClientState::Tunnel;
-                            tracing::info!(server = %c.path.remote, "IPsec up; starting L2TP");
+                    ike::Event::IkeSaUp { ike, .. } => {
+                        // A Main Mode rekey: the newest ISAKMP SA is the one to close.
+                        self.ike_sa = ike;
+                    }
+                    ike::Event::ChildSaUp(c) => self.install_pair(now, c),
+                    ike::Event::ChildSaDown {
+                        inbound_spi,
+                        reason,
+                        ..
+                    } => {
+                        self.pairs.retain(|p| p.inbound_spi != inbound_spi);
+                        tracing::debug!(spi = %inbound_spi, ?reason, left = self.pairs.len(), "ESP SA pair gone");
+                        if self.pairs.is_empty() && self.state != ClientState::Ike {
+                            tracing::info!("IPsec down: no ESP SA pair left");
+                            self.state = ClientState::Down;
                         }
                     }
-                    ike::Event::ChildSaDown { .. }
-                    | ike::Event::IkeSaDown { .. }
-                    | ike::Event::PeerGone { .. } => {
-                        tracing::info!("IPsec down");
+                    ike::Event::IkeSaDown { ike, reason, .. } => {
+                        // An ISAKMP SA that expired after a Main Mode rekey leaves its
+                        // ESP SAs running; only a failed first negotiation ends us.
+                        tracing::debug!(?reason, "ISAKMP SA down");
+                        if self.pairs.is_empty() && ike == self.ike_sa {
+                            tracing::info!(?reason, "IKE failed");
+                            self.state = ClientState::Down;
+                        }
+                    }
+                    ike::Event::PeerGone { .. } => {
+                        tracing::info!("IPsec down: the server stopped answering");
                         self.state = ClientState::Down;
                     }
                     _ => {}
@@ -345,7 +417,9 @@ impl Engine for ClientCore {
             self.process(now);
             return None;
         }
-        let opened = self.in_sa.as_mut()?.open(data).ok()?;
+        let spi = esp::nat_t::spi(data).ok()?;
+        let pair = self.pairs.iter_mut().find(|p| p.inbound_spi == spi)?;
+        let opened = pair.inbound.open(data).ok()?;
         if opened.next_header != IpProtocol::Udp {
             return None;
         }
@@ -386,7 +460,11 @@ impl Engine for ClientCore {
         ppp.encap_ip(ppp::IpVersion::V4, buf).ok()?;
         self.l2tp.encap_data(self.session?, buf).ok()?;
         transport::push_udp(buf, transport::L2TP_PORT, None).ok()?;
-        self.out_sa.as_mut()?.seal(IpProtocol::Udp, buf).ok()?;
+        self.pairs
+            .last_mut()?
+            .outbound
+            .seal(IpProtocol::Udp, buf)
+            .ok()?;
         self.bytes_out += len;
         self.packets_out += 1;
         Some(self.to_server())
@@ -440,7 +518,16 @@ impl Engine for ClientCore {
             let _ = self.l2tp.close_tunnel(now, t);
         }
         self.process(now);
-        let _ = self.ike.close(self.ike_sa);
+        // Every ISAKMP SA that still holds one of our pairs (older ones after a Main
+        // Mode rekey), the newest last.
+        let mut sas: Vec<ike::IkeSaId> = self.pairs.iter().map(|p| p.ike).collect();
+        sas.push(self.ike_sa);
+        sas.dedup();
+        for (i, sa) in sas.iter().enumerate() {
+            if !sas.get(i + 1..).unwrap_or_default().contains(sa) {
+                let _ = self.ike.close(*sa);
+            }
+        }
         self.process(now);
     }
 
@@ -465,7 +552,13 @@ impl Engine for ClientCore {
                 bytes_out: self.bytes_out,
                 packets_in: self.packets_in,
                 packets_out: self.packets_out,
-                esp: None,
+                esp: self.pairs.last().map(|p| crate::status::EspStatus {
+                    suite: crate::core::suite_name(p.outbound.suite()),
+                    inbound_spi: p.inbound_spi.to_string(),
+                    outbound_spi: p.outbound.spi().to_string(),
+                    age_secs: now.saturating_duration_since(p.installed).as_secs(),
+                    udp_encapsulated: self.path.local.port() == 4500,
+                }),
                 l2tp_tunnel: self.session.map_or(0, |s| s.tunnel.0),
                 l2tp_session: self.session.map_or(0, |s| s.session.0),
             }],
@@ -539,7 +632,123 @@ mod tests {
         }
     }
 
+    /// Like [`pump`], but runs the timers up to `until` and stops there.
+    fn pump_until(server: &mut Core, client: &mut ClientCore, now: &mut Instant, until: Instant) {
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        loop {
+            let mut moved = false;
+            while let Some(out) = client.poll_output(&mut buf) {
+                moved = true;
+                let Output::Udp { local, remote } = out else {
+                    panic!("client control to TUN")
+                };
+                let mut d = buf.payload().to_vec();
+                assert!(server.handle_udp(*now, remote, local, &mut d).is_none());
+                buf.reset(TUN_HEADROOM);
+            }
+            while let Some(out) = server.poll_output(&mut buf) {
+                moved = true;
+                let Output::Udp { local, remote } = out else {
+                    panic!("server control to TUN")
+                };
+                let mut d = buf.payload().to_vec();
+                assert!(client.handle_udp(*now, remote, local, &mut d).is_none());
+                buf.reset(TUN_HEADROOM);
+            }
+            if moved {
+                continue;
+            }
+            let next = [client.poll_timeout(), server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer");
+            if next > until {
+                *now = until;
+                return;
+            }
+            *now = next.max(*now);
+            client.handle_timeout(*now);
+            server.handle_timeout(*now);
+        }
+    }
+
+    /// A small IPv4/UDP packet from `src` to `dst` whose payload is `tag`.
+    fn ip_packet(src: Ipv4Addr, dst: Ipv4Addr, tag: u8) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 29, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x30, 0x39, 0x30,
+            0x39, 0, 9, 0, 0, tag,
+        ];
+        p[12..16].copy_from_slice(&src.octets());
+        p[16..20].copy_from_slice(&dst.octets());
+        wire::ip::Ipv4Packet::new_checked(&mut p[..])
+            .unwrap()
+            .fill_checksum();
+        p
+    }
+
+    /// The server seals a packet for the client; the datagram is returned, not delivered.
+    fn server_sends(server: &mut Core, now: Instant, tag: u8) -> (SocketAddr, SocketAddr, Vec<u8>) {
+        let packet = ip_packet(
+            Ipv4Addr::new(10, 77, 0, 1),
+            Ipv4Addr::new(10, 77, 0, 2),
+            tag,
+        );
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&packet).unwrap();
+        let Some(Output::Udp { local, remote }) = server.handle_tun(now, &mut buf) else {
+            panic!("the server sent nothing for packet {tag}")
+        };
+        (local, remote, buf.payload().to_vec())
+    }
+
+    /// The client seals a packet for the server; the datagram is returned.
+    fn client_sends(
+        client: &mut ClientCore,
+        now: Instant,
+        tag: u8,
+    ) -> (SocketAddr, SocketAddr, Vec<u8>) {
+        let packet = ip_packet(
+            Ipv4Addr::new(10, 77, 0, 2),
+            Ipv4Addr::new(10, 77, 0, 1),
+            tag,
+        );
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&packet).unwrap();
+        let Some(Output::Udp { local, remote }) = client.handle_tun(now, &mut buf) else {
+            panic!("the client sent nothing for packet {tag}")
+        };
+        (local, remote, buf.payload().to_vec())
+    }
+
+    /// Delivers a datagram the server sent and returns the inner packet's tag.
+    fn client_receives(
+        client: &mut ClientCore,
+        now: Instant,
+        (local, remote, mut d): (SocketAddr, SocketAddr, Vec<u8>),
+    ) -> Option<u8> {
+        let r = client.handle_udp(now, remote, local, &mut d)?;
+        d.get(r)?.last().copied()
+    }
+
+    fn server_receives(
+        server: &mut Core,
+        now: Instant,
+        (local, remote, mut d): (SocketAddr, SocketAddr, Vec<u8>),
+    ) -> Option<u8> {
+        let r = server.handle_udp(now, remote, local, &mut d)?;
+        d.get(r)?.last().copied()
+    }
+
     fn pair(exit_when_up: bool, password: &str) -> (Core, ClientCore, Instant) {
+        pair_with(exit_when_up, password, ike::Profile::linux())
+    }
+
+    fn pair_with(
+        exit_when_up: bool,
+        password: &str,
+        profile: ike::Profile,
+    ) -> (Core, ClientCore, Instant) {
         let config = Config {
             psk: Some(crate::secret::Secret::new("sharedsecret")),
             ..Config::default()
@@ -561,7 +770,7 @@ mod tests {
                 psk: crate::secret::Secret::new("sharedsecret"),
                 user: "alice".into(),
                 password: crate::secret::Secret::new(password),
-                profile: ike::Profile::linux(),
+                profile,
                 ppp: ppp::Config::default(),
                 exit_when_up,
             },
@@ -663,5 +872,128 @@ mod tests {
         assert_eq!(client.reached(), None);
         assert_eq!(client.state(), ClientState::Down);
         assert_eq!(server.counters().get("auth_failures"), 1);
+    }
+
+    /// Quick Mode rekeys (ESP lifetime 30 s) and a Main Mode rekey (ISAKMP lifetime
+    /// 100 s) with traffic both ways: the old pair keeps receiving what the server sealed
+    /// before it switched, the new pair carries our traffic at once, and the session
+    /// outlives the expiry of every old SA.
+    #[test]
+    fn rekeys_lose_no_packet_in_flight_and_keep_the_session() {
+        let mut profile = ike::Profile::linux();
+        set_lifetimes(
+            &mut profile,
+            Some(Duration::from_secs(100)),
+            Some(Duration::from_secs(30)),
+        );
+        let (mut server, mut client, mut now) = pair_with(false, "secret", profile);
+        let start = now;
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |c| matches!(c.state(), ClientState::Up { .. }),
+        );
+        assert_eq!(client.pairs.len(), 1);
+        let first_spi = client.pairs[0].inbound_spi;
+
+        // Up to just before the first Quick Mode rekey (90 % of 30 s, minus up to 5 %
+        // jitter): one pair, and a datagram the server sealed on it is still in flight.
+        pump_until(
+            &mut server,
+            &mut client,
+            &mut now,
+            start + Duration::from_secs(25),
+        );
+        assert_eq!(client.pairs.len(), 1, "no rekey yet");
+        let in_flight = server_sends(&mut server, now, 1);
+        pump_until(
+            &mut server,
+            &mut client,
+            &mut now,
+            start + Duration::from_secs(28),
+        );
+        assert_eq!(client.pairs.len(), 2, "rekeyed, the old pair kept");
+        let new_spi = client.pairs[1].inbound_spi;
+        assert_ne!(new_spi, first_spi);
+        // The late datagram on the old SA still arrives.
+        assert_eq!(client_receives(&mut client, now, in_flight), Some(1));
+        // Ours goes out on the new pair at once, and the server takes it.
+        let ours = client_sends(&mut client, now, 2);
+        assert_eq!(
+            esp::nat_t::spi(&ours.2).unwrap(),
+            client.pairs[1].outbound.spi()
+        );
+        assert_eq!(server_receives(&mut server, now, ours), Some(2));
+        // The server has seen the new pair used, so it answers on it.
+        let answer = server_sends(&mut server, now, 3);
+        assert_eq!(esp::nat_t::spi(&answer.2).unwrap(), new_spi);
+        assert_eq!(client_receives(&mut client, now, answer), Some(3));
+
+        // Past the old pair's hard lifetime (30 s): it is gone, the session is not.
+        pump_until(
+            &mut server,
+            &mut client,
+            &mut now,
+            start + Duration::from_secs(45),
+        );
+        assert!(client.pairs.iter().all(|p| p.inbound_spi != first_spi));
+        assert!(matches!(client.state(), ClientState::Up { .. }));
+
+        // Traffic every second, each way, through further Quick Mode rekeys, the Main
+        // Mode rekey (~90 s) and the old ISAKMP SA's expiry (100 s): the client's
+        // datagram goes at once, the server's is delivered a second later, after the
+        // timers of that second ran (the rekeys happen while it is in flight).
+        let first_ike = client.ike_sa;
+        let mut tag = 10u8;
+        for second in 46..=120u64 {
+            let up = client_sends(&mut client, now, tag);
+            assert_eq!(
+                server_receives(&mut server, now, up),
+                Some(tag),
+                "at {second} s"
+            );
+            let down = server_sends(&mut server, now, tag.wrapping_add(1));
+            pump_until(
+                &mut server,
+                &mut client,
+                &mut now,
+                start + Duration::from_secs(second),
+            );
+            assert_eq!(
+                client_receives(&mut client, now, down),
+                Some(tag.wrapping_add(1)),
+                "at {second} s"
+            );
+            assert!(
+                matches!(client.state(), ClientState::Up { .. }),
+                "at {second} s: {:?}",
+                client.state()
+            );
+            tag = tag.wrapping_add(2);
+        }
+        assert_ne!(client.ike_sa, first_ike, "a Main Mode rekey happened");
+        assert!(client.pairs.len() <= 2, "expired pairs are dropped");
+        assert_eq!(server.session_count(), 1);
+        let report = client.status(now);
+        let esp = report.sessions[0].esp.as_ref().unwrap();
+        assert_eq!(
+            esp.inbound_spi,
+            client.pairs.last().unwrap().inbound_spi.to_string()
+        );
+
+        // Goodbye closes every ISAKMP SA; the server ends the session.
+        client.begin_shutdown(now);
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(10),
+            |c| c.is_shut_down(),
+        );
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        while server.poll_output(&mut buf).is_some() {}
+        assert_eq!(server.session_count(), 0);
     }
 }
