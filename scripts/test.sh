@@ -16,6 +16,7 @@ if command -v dpkg >/dev/null 2>&1; then
   want iproute2
   want nftables
   want iperf3
+  want iputils-ping
   want openssl
   want qemu-system-x86
   want debootstrap
