@@ -1,6 +1,8 @@
 //! The `l2tpgw` command line (clap derive). Environment fallbacks for the quick-start
-//! flags are resolved by [`crate::config::Overrides::resolve`], so tests can pass an
-//! environment of their own.
+//! flags are resolved by [`crate::config::Overrides::resolve`], and those for
+//! `--config` and `--log-format` by [`ServeArgs::config_path`] and [`Cli::log_format`],
+//! so tests can pass an environment of their own (a flag always wins over its variable;
+//! an empty variable counts as unset).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,12 +13,27 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "l2tpgw", version, about)]
 pub struct Cli {
-    /// Log format on stderr. The level comes from RUST_LOG (default `info`).
-    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
-    pub log_format: LogFormat,
+    /// Log format on stderr [env: L2TPGW_LOG_FORMAT; default: plain]. The level comes
+    /// from RUST_LOG (default `info`).
+    #[arg(long, value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// `--log-format`, else `L2TPGW_LOG_FORMAT` (`plain` or `json`, any case), else plain.
+    pub fn log_format(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<LogFormat, String> {
+        if let Some(f) = self.log_format {
+            return Ok(f);
+        }
+        match env("L2TPGW_LOG_FORMAT").filter(|v| !v.trim().is_empty()) {
+            None => Ok(LogFormat::Plain),
+            Some(v) => LogFormat::from_str(v.trim(), true)
+                .map_err(|_| format!("L2TPGW_LOG_FORMAT: {v:?} is neither \"plain\" nor \"json\"")),
+        }
+    }
 }
 
 /// Log output format.
@@ -42,8 +59,8 @@ pub enum Command {
 /// `l2tpgw serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (see gateway.example.toml). Without it the embedded
-    /// default is used.
+    /// TOML configuration file (see gateway.example.toml) [env: L2TPGW_CONFIG]. Without
+    /// it the embedded default is used.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Pre-shared key [env: L2TPGW_PSK]. Visible to other local users in the process
@@ -57,6 +74,9 @@ pub struct ServeArgs {
     /// users file (and kept across SIGHUP reloads).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
+    /// The users file, replacing the config file's `users_file` [env: L2TPGW_USERS_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
     /// Client address pool [env: L2TPGW_POOL].
     #[arg(long, value_name = "CIDR")]
     pub pool: Option<String>,
@@ -69,12 +89,22 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--config`, else `L2TPGW_CONFIG`; `None`: the embedded default.
+    pub fn config_path(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            env("L2TPGW_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     /// The quick-start part, for [`crate::config::Overrides::resolve`].
     pub fn quick_start(&self) -> crate::config::QuickStart {
         crate::config::QuickStart {
             psk: self.psk.clone(),
             psk_file: self.psk_file.clone(),
             users: self.users.clone(),
+            users_file: self.users_file.clone(),
             pool: self.pool.clone(),
             dns: self.dns.clone(),
             listen: self.listen.clone(),
@@ -126,6 +156,18 @@ pub struct ConnectArgs {
     /// Exit (after a clean goodbye) as soon as the session is up: a connectivity check.
     #[arg(long)]
     pub once: bool,
+    /// Propose this ISAKMP SA lifetime instead of the profile's (Main Mode is redone at
+    /// about 90 % of it); for rekey tests.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub ike_lifetime: Option<u64>,
+    /// Propose this ESP SA lifetime instead of the profile's (Quick Mode rekeys at about
+    /// 90 % of it); for rekey tests.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub esp_lifetime: Option<u64>,
+    /// Send from UDP 500 and 4500, as the built-in clients do (needs root or
+    /// CAP_NET_BIND_SERVICE), instead of two ephemeral ports.
+    #[arg(long)]
+    pub standard_ports: bool,
 }
 
 /// `l2tpgw status`.
@@ -208,7 +250,7 @@ mod tests {
             "json",
         ])
         .unwrap();
-        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.log_format, Some(LogFormat::Json));
         let Command::Connect(c) = cli.command else {
             panic!("not connect")
         };
@@ -225,5 +267,68 @@ mod tests {
         assert!(s.json);
         assert_eq!(s.socket, std::path::Path::new("/tmp/x.sock"));
         assert!(Cli::try_parse_from(["l2tpgw", "connect", "x", "--profile", "beos"]).is_err());
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn log_format_flag_beats_environment_beats_plain() {
+        let plain = Cli::try_parse_from(["l2tpgw", "status"]).unwrap();
+        assert_eq!(plain.log_format(&env_of(&[])), Ok(LogFormat::Plain));
+        assert_eq!(
+            plain.log_format(&env_of(&[("L2TPGW_LOG_FORMAT", "")])),
+            Ok(LogFormat::Plain),
+            "an empty variable counts as unset"
+        );
+        assert_eq!(
+            plain.log_format(&env_of(&[("L2TPGW_LOG_FORMAT", "JSON")])),
+            Ok(LogFormat::Json)
+        );
+        let err = plain
+            .log_format(&env_of(&[("L2TPGW_LOG_FORMAT", "xml")]))
+            .unwrap_err();
+        assert!(
+            err.contains("L2TPGW_LOG_FORMAT") && err.contains("xml"),
+            "{err}"
+        );
+        let flag = Cli::try_parse_from(["l2tpgw", "--log-format", "plain", "status"]).unwrap();
+        assert_eq!(
+            flag.log_format(&env_of(&[("L2TPGW_LOG_FORMAT", "json")])),
+            Ok(LogFormat::Plain)
+        );
+    }
+
+    #[test]
+    fn config_and_users_file_from_flag_or_environment() {
+        let serve = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["l2tpgw", "serve"].iter().chain(args)).unwrap();
+            let Command::Serve(s) = cli.command else {
+                panic!("not serve")
+            };
+            s
+        };
+        let env = env_of(&[("L2TPGW_CONFIG", "/etc/l2tpgw/gateway.toml")]);
+        assert_eq!(
+            serve(&[]).config_path(&env),
+            Some(PathBuf::from("/etc/l2tpgw/gateway.toml"))
+        );
+        assert_eq!(
+            serve(&["-c", "/x.toml"]).config_path(&env),
+            Some(PathBuf::from("/x.toml"))
+        );
+        assert_eq!(serve(&[]).config_path(&env_of(&[])), None);
+        assert_eq!(
+            serve(&[]).config_path(&env_of(&[("L2TPGW_CONFIG", "")])),
+            None
+        );
+        let q = serve(&["--users-file", "/run/secrets/users"]).quick_start();
+        assert_eq!(q.users_file, Some(PathBuf::from("/run/secrets/users")));
     }
 }

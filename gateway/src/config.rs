@@ -292,6 +292,9 @@ impl Config {
         if let Some(dns) = o.dns {
             self.network.dns = dns;
         }
+        if let Some(file) = o.users_file {
+            self.users_file = Some(file);
+        }
         if let Some(psk) = o.psk {
             self.psk = Some(psk);
             self.psk_file = None;
@@ -429,6 +432,8 @@ pub struct Overrides {
     pub psk_file: Option<PathBuf>,
     /// `--user` / `L2TPGW_USERS`.
     pub users: Vec<User>,
+    /// `--users-file` / `L2TPGW_USERS_FILE`.
+    pub users_file: Option<PathBuf>,
     /// `--pool` / `L2TPGW_POOL`.
     pub pool: Option<Ipv4Cidr>,
     /// `--dns` / `L2TPGW_DNS`.
@@ -446,6 +451,8 @@ pub struct QuickStart {
     pub psk_file: Option<PathBuf>,
     /// `--user`, repeatable.
     pub users: Vec<String>,
+    /// `--users-file`.
+    pub users_file: Option<PathBuf>,
     /// `--pool`.
     pub pool: Option<String>,
     /// `--dns`, repeatable.
@@ -481,6 +488,11 @@ impl Overrides {
         let psk = pick_one(flags.psk, "L2TPGW_PSK").map(Secret::new);
         let psk_file = flags.psk_file.or_else(|| {
             env("L2TPGW_PSK_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let users_file = flags.users_file.or_else(|| {
+            env("L2TPGW_USERS_FILE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
@@ -520,6 +532,7 @@ impl Overrides {
             psk,
             psk_file,
             users,
+            users_file,
             pool,
             dns,
             listen,
@@ -892,6 +905,49 @@ mod tests {
                 .to_string();
             assert!(err.contains(needle), "{var}={val}: {err}");
         }
+    }
+
+    #[test]
+    fn secrets_from_files_named_by_the_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let psk_path = dir.path().join("psk");
+        let users_path = dir.path().join("users");
+        std::fs::write(&psk_path, "from-secret-file\n").unwrap();
+        std::fs::write(&users_path, "bob s3cret\n").unwrap();
+        std::fs::set_permissions(&users_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (psk_var, users_var) = (
+            psk_path.to_str().unwrap().to_owned(),
+            users_path.to_str().unwrap().to_owned(),
+        );
+        let env = move |k: &str| match k {
+            "L2TPGW_PSK_FILE" => Some(psk_var.clone()),
+            "L2TPGW_USERS_FILE" => Some(users_var.clone()),
+            _ => None,
+        };
+        let mut c = Config::from_toml("users_file = \"/from/config\"").unwrap();
+        c.apply(Overrides::resolve(QuickStart::default(), &env).unwrap());
+        assert_eq!(c.users_file.as_deref(), Some(users_path.as_path()));
+        let mut rng = wire::random::DeterministicRandom::new(2);
+        let r = Resolved::new(c, vec![], &mut rng).unwrap();
+        assert!(!r.psk_generated);
+        assert_eq!(r.psk.expose(), "from-secret-file");
+        assert_eq!(r.generated_user, None, "users came from the file");
+        let bob = r.users.get("bob").unwrap();
+        assert_eq!(bob.password().unwrap().expose(), "s3cret");
+
+        // The flag beats the variable; an empty variable is unset.
+        let flags = QuickStart {
+            users_file: Some("/flag".into()),
+            ..QuickStart::default()
+        };
+        assert_eq!(
+            Overrides::resolve(flags, &env).unwrap().users_file,
+            Some(PathBuf::from("/flag"))
+        );
+        let o = Overrides::resolve(QuickStart::default(), &env_of(&[("L2TPGW_USERS_FILE", "")]))
+            .unwrap();
+        assert_eq!(o.users_file, None);
     }
 
     #[test]

@@ -9,7 +9,14 @@ use gateway::secret::OsRandom;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gateway::logging::init(cli.log_format);
+    let env = |k: &str| std::env::var(k).ok();
+    match cli.log_format(&env) {
+        Ok(format) => gateway::logging::init(format),
+        Err(e) => {
+            eprintln!("l2tpgw: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,11 +36,11 @@ fn main() -> ExitCode {
 
 /// Loads the configuration with its overrides and resolves the secrets.
 fn load(args: &ServeArgs) -> Result<Resolved, String> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+    let env = |k: &str| std::env::var(k).ok();
+    let mut config = match args.config_path(&env) {
+        Some(path) => Config::load(&path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
-    let env = |k: &str| std::env::var(k).ok();
     let overrides = Overrides::resolve(args.quick_start(), &env).map_err(|e| e.to_string())?;
     let flag_users = overrides.users.clone();
     config.apply(overrides);
@@ -190,11 +197,24 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
         Profile::Linux | Profile::Android | Profile::Ios => ike::Profile::linux(),
         Profile::Windows => ike::Profile::windows(),
     };
+    let mut profile = profile;
+    gateway::client::set_lifetimes(
+        &mut profile,
+        args.ike_lifetime.map(std::time::Duration::from_secs),
+        args.esp_lifetime.map(std::time::Duration::from_secs),
+    );
+    let (ike_port, nat_t_port) = if args.standard_ports {
+        (500, 4500)
+    } else {
+        (0, 0)
+    };
     let mut reached = None;
     let mut backoff = std::time::Duration::from_secs(1);
     loop {
-        let ike_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
-        let nat_t_socket = gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, 0))?;
+        let ike_socket =
+            gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, ike_port))?;
+        let nat_t_socket =
+            gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, nat_t_port))?;
         let config = ClientConfig {
             server,
             local_ike: ike_socket.local_addr(),
