@@ -134,6 +134,8 @@ pub struct Gateway {
     log: PathBuf,
     socket: PathBuf,
     child: OwnedChild,
+    /// `tcpdump` writing `run_dir/gateway.pcap` when `L2TPGW_INTEROP_PCAP` is set.
+    _capture: Option<OwnedChild>,
 }
 
 impl Gateway {
@@ -179,6 +181,23 @@ impl Gateway {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
         }
+        // Optional packet capture in the gateway namespace, for reading a failure with
+        // the keys from the gateway's debug log (tshark's ESP preferences).
+        let capture = if std::env::var_os("L2TPGW_INTEROP_PCAP").is_some() {
+            let child = topology
+                .gateway
+                .command("tcpdump")
+                .args(["-i", "any", "-U", "-s", "0", "-w"])
+                .arg(run_dir.join("gateway.pcap"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| HarnessError(format!("cannot start tcpdump: {e}")))?;
+            Some(OwnedChild::new("tcpdump", child))
+        } else {
+            None
+        };
         let file = std::fs::File::create(&log)?;
         cmd.stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -192,6 +211,7 @@ impl Gateway {
             log,
             socket,
             child: OwnedChild::new("l2tpgw serve", child),
+            _capture: capture,
         })
     }
 
