@@ -4,9 +4,61 @@
 use core::fmt;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::crypto::{CipherAlg, CryptoProvider, DhGroup, HashAlg, RUSTCRYPTO, Secret};
+use crate::phase1::cert::Certificates;
+use crate::proposal::Phase1Auth;
+
+/// Which phase-1 authentication methods a peer may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthPolicy {
+    /// Pre-shared keys.
+    pub psk: bool,
+    /// Certificates (RSA and ECDSA signatures).
+    pub certificates: bool,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            psk: true,
+            certificates: true,
+        }
+    }
+}
+
+/// The wall-clock time at one instant of the caller's monotonic clock: the engine
+/// reads no clock, so certificate validity is judged at `unix_secs + (now - at)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallClock {
+    /// An instant of the clock the engine is driven with.
+    pub at: Instant,
+    /// Seconds since the Unix epoch at `at`.
+    pub unix_secs: i64,
+}
+
+impl WallClock {
+    /// From a system time read at `at` (the gateway reads both at start).
+    pub fn new(at: Instant, system: SystemTime) -> Self {
+        let unix_secs = match system.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+        };
+        Self { at, unix_secs }
+    }
+
+    /// The Unix time at `now`.
+    pub fn unix_at(&self, now: Instant) -> i64 {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        if now >= self.at {
+            self.unix_secs.saturating_add(secs(now - self.at))
+        } else {
+            self.unix_secs.saturating_sub(secs(self.at - now))
+        }
+    }
+}
 
 /// A pre-shared key (zeroized on drop, redacted in Debug).
 #[derive(Clone, PartialEq, Eq)]
@@ -171,6 +223,14 @@ pub struct Config {
     pub retransmit: Retransmit,
     /// Start Quick Mode rekeys as responder (off: NATed Windows rejects them).
     pub responder_rekey: bool,
+    /// Authentication methods peers may use, unless `auth_by_addr` names the peer.
+    pub auth: AuthPolicy,
+    /// Per-peer authentication methods, by source address.
+    pub auth_by_addr: HashMap<IpAddr, AuthPolicy>,
+    /// Trusted CAs, CRLs and our certificates; `None`: no certificate authentication.
+    pub certificates: Option<Arc<Certificates>>,
+    /// The wall clock, for certificate validity (without it certificates are refused).
+    pub wall_clock: Option<WallClock>,
 }
 
 impl Default for Config {
@@ -228,11 +288,41 @@ impl Default for Config {
             limits: Limits::default(),
             retransmit: Retransmit::default(),
             responder_rekey: false,
+            auth: AuthPolicy::default(),
+            auth_by_addr: HashMap::new(),
+            certificates: None,
+            wall_clock: None,
         }
     }
 }
 
 impl Config {
+    /// Why a phase-1 authentication method is refused for a peer at `remote`, if it is:
+    /// the policy (per address or global), and for signatures trusted CAs and a
+    /// certificate of ours with a key of the right kind.
+    pub fn refuse_auth(&self, remote: IpAddr, auth: Phase1Auth) -> Option<&'static str> {
+        let policy = self.auth_by_addr.get(&remote).unwrap_or(&self.auth);
+        if auth == Phase1Auth::Psk {
+            return (!policy.psk).then_some("pre-shared keys are not allowed for this peer");
+        }
+        if !policy.certificates {
+            return Some("certificates are not allowed for this peer");
+        }
+        let Some(certs) = &self.certificates else {
+            return Some("no certificates configured");
+        };
+        if certs.ca_count() == 0 {
+            return Some("no CA configured");
+        }
+        let Some(kind) = auth.key_kind() else {
+            return Some("ECDSA P-521 is not supported");
+        };
+        if certs.identity(kind).is_none() {
+            return Some("no certificate of ours for this signature method");
+        }
+        None
+    }
+
     /// Why a phase-1 cipher is refused, if it is.
     pub fn refuse_cipher(&self, c: CipherAlg) -> Option<&'static str> {
         if !self.ike_ciphers.contains(&c) {

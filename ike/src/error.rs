@@ -6,6 +6,7 @@ use wire::DecodeError;
 
 use crate::crypto::CryptoError;
 use crate::msgs::{NotifyType, PayloadType};
+use crate::phase1::cert::CertError;
 
 /// Why a message was refused. Every error leaves the engine's state unchanged, except
 /// that an exchange that can no longer complete is abandoned.
@@ -22,6 +23,8 @@ pub enum Error {
     AuthenticationFailed,
     /// No pre-shared key is configured for the peer's address.
     NoPsk,
+    /// Certificate authentication failed (the reason says why).
+    Certificate(CertError),
     /// A Diffie-Hellman public value was invalid.
     InvalidKeyInformation(CryptoError),
     /// An identification payload is not acceptable.
@@ -67,7 +70,9 @@ impl Error {
         Some(match self {
             Self::Decode(_) => NotifyType::PayloadMalformed,
             Self::NoProposalChosen => NotifyType::NoProposalChosen,
-            Self::AuthenticationFailed | Self::NoPsk => NotifyType::AuthenticationFailed,
+            Self::AuthenticationFailed | Self::NoPsk | Self::Certificate(_) => {
+                NotifyType::AuthenticationFailed
+            }
             Self::InvalidKeyInformation(_) => NotifyType::InvalidKeyInformation,
             Self::InvalidIdInformation => NotifyType::InvalidIdInformation,
             Self::InvalidPayloadType(_) => NotifyType::InvalidPayloadType,
@@ -91,6 +96,7 @@ impl Error {
             Self::NoProposalChosen => "no_proposal_chosen",
             Self::AuthenticationFailed => "authentication_failed",
             Self::NoPsk => "no_psk",
+            Self::Certificate(_) => "certificate",
             Self::InvalidKeyInformation(_) => "invalid_key_information",
             Self::InvalidIdInformation => "invalid_id_information",
             Self::InvalidPayloadType(_) => "invalid_payload_type",
@@ -109,6 +115,7 @@ impl fmt::Display for Error {
             Self::NoProposalChosen => f.write_str("no acceptable proposal"),
             Self::AuthenticationFailed => f.write_str("authentication failed"),
             Self::NoPsk => f.write_str("no pre-shared key for this peer"),
+            Self::Certificate(e) => write!(f, "certificate authentication failed: {e}"),
             Self::InvalidKeyInformation(e) => write!(f, "invalid key information: {e}"),
             Self::InvalidIdInformation => f.write_str("invalid identification"),
             Self::InvalidPayloadType(t) => write!(f, "invalid payload type {t:?}"),
@@ -124,6 +131,12 @@ impl std::error::Error for Error {}
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {
         Self::Decode(e)
+    }
+}
+
+impl From<CertError> for Error {
+    fn from(e: CertError) -> Self {
+        Self::Certificate(e)
     }
 }
 

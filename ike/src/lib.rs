@@ -9,8 +9,10 @@
 //!
 //! Logs never contain keys; refused proposals are logged at info with the reason.
 //!
-//! Not here yet: certificate authentication (RSA/ECDSA plug into [`phase1::auth`]) and
-//! IKE fragmentation.
+//! Phase 1 authenticates with pre-shared keys or X.509 certificates (RSA and ECDSA
+//! P-256/P-384 signatures, [`phase1::cert`]).
+//!
+//! Not here yet: IKE fragmentation.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -64,10 +66,14 @@ pub mod phase2 {
 }
 pub mod proposal;
 
-pub use config::{Config, Limits, Psk, PskStore, Retransmit, StaticPskStore};
+pub use config::{
+    AuthPolicy, Config, Limits, Psk, PskStore, Retransmit, StaticPskStore, WallClock,
+};
 pub use endpoint::{
     ChildSa, DownReason, Encapsulation, Endpoint, Event, IkeSaId, IkeSaInfo, Path, Profile, Stats,
     Transmit, windows_vendor_ids,
 };
 pub use error::{Error, PeerMisbehaved};
 pub use msgs::NotifyType;
+pub use phase1::cert::{CertError, Certificates, Identity, KeyKind};
+pub use proposal::Phase1Auth;

@@ -15,11 +15,76 @@ use crate::msgs::{
     IkeEncryption, IkeHash, IpsecAttr, KEY_IKE, LifeType, Phase1Attr, Proposal, ProtocolId,
     SIT_IDENTITY_ONLY, SaPayload, Transform,
 };
+use crate::phase1::cert::KeyKind;
 
 /// Default ISAKMP SA lifetime when the proposal names none (RFC 2407: 8 hours).
 pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(28_800);
 /// Default ESP SA lifetime when the proposal names none (RFC 2407 §4.5: 8 hours).
 pub const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(28_800);
+
+/// The phase-1 authentication method of a transform.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Phase1Auth {
+    /// Pre-shared key (1).
+    Psk,
+    /// RSA signatures (3).
+    Rsa,
+    /// ECDSA with SHA-256 on P-256 (9, RFC 4754).
+    EcdsaP256,
+    /// ECDSA with SHA-384 on P-384 (10, RFC 4754).
+    EcdsaP384,
+    /// ECDSA with SHA-512 on P-521 (11, RFC 4754): parsed, never accepted.
+    EcdsaP521,
+}
+
+impl Phase1Auth {
+    /// The wire value.
+    pub fn method(self) -> AuthMethod {
+        match self {
+            Self::Psk => AuthMethod::PreSharedKey,
+            Self::Rsa => AuthMethod::RsaSignatures,
+            Self::EcdsaP256 => AuthMethod::EcdsaSha256,
+            Self::EcdsaP384 => AuthMethod::EcdsaSha384,
+            Self::EcdsaP521 => AuthMethod::EcdsaSha512,
+        }
+    }
+
+    /// From the wire value (`None`: a method we do not implement).
+    pub fn from_method(m: AuthMethod) -> Option<Self> {
+        Some(match m {
+            AuthMethod::PreSharedKey => Self::Psk,
+            AuthMethod::RsaSignatures => Self::Rsa,
+            AuthMethod::EcdsaSha256 => Self::EcdsaP256,
+            AuthMethod::EcdsaSha384 => Self::EcdsaP384,
+            AuthMethod::EcdsaSha512 => Self::EcdsaP521,
+            _ => return None,
+        })
+    }
+
+    /// The method that signs with a key of `kind`.
+    pub fn for_key(kind: KeyKind) -> Self {
+        match kind {
+            KeyKind::Rsa => Self::Rsa,
+            KeyKind::EcdsaP256 => Self::EcdsaP256,
+            KeyKind::EcdsaP384 => Self::EcdsaP384,
+        }
+    }
+
+    /// The key kind the method signs with (`None`: PSK, or P-521 which we lack).
+    pub fn key_kind(self) -> Option<KeyKind> {
+        match self {
+            Self::Psk | Self::EcdsaP521 => None,
+            Self::Rsa => Some(KeyKind::Rsa),
+            Self::EcdsaP256 => Some(KeyKind::EcdsaP256),
+            Self::EcdsaP384 => Some(KeyKind::EcdsaP384),
+        }
+    }
+
+    /// True for the certificate (signature) methods.
+    pub fn is_signature(self) -> bool {
+        self != Self::Psk
+    }
+}
 
 /// A chosen phase-1 suite.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,6 +99,8 @@ pub struct Phase1Suite {
     pub lifetime: Duration,
     /// Lifetime in kilobytes, if given.
     pub life_kb: Option<u64>,
+    /// Authentication method.
+    pub auth: Phase1Auth,
 }
 
 impl Phase1Suite {
@@ -54,7 +121,7 @@ impl Phase1Suite {
         attributes.push(p(Phase1Attr::HashAlgorithm, hash_id(self.hash).value()));
         attributes.push(p(
             Phase1Attr::AuthenticationMethod,
-            AuthMethod::PreSharedKey.value(),
+            self.auth.method().value(),
         ));
         attributes.push(p(Phase1Attr::GroupDescription, self.group.id().value()));
         attributes.push(p(Phase1Attr::LifeType, LifeType::Seconds.value()));
@@ -138,11 +205,13 @@ fn parse_phase1(config: &Config, t: &Transform) -> Result<Phase1Suite, &'static 
         Some(IkeHash::Sha2_512) => HashAlg::Sha512,
         _ => return Err("hash algorithm missing or not supported"),
     };
-    match auth {
-        Some(AuthMethod::PreSharedKey) => {}
+    let auth = match auth {
         Some(AuthMethod::XauthInitPsk) => return Err("XAUTH is not offered"),
-        _ => return Err("authentication method not supported (only pre-shared key)"),
-    }
+        Some(m) => Phase1Auth::from_method(m).ok_or(
+            "authentication method not supported (pre-shared key, RSA or ECDSA signatures)",
+        )?,
+        None => return Err("no authentication method"),
+    };
     let group = group
         .and_then(DhGroup::from_id)
         .ok_or("DH group missing or not supported")?;
@@ -163,13 +232,19 @@ fn parse_phase1(config: &Config, t: &Transform) -> Result<Phase1Suite, &'static 
             .min(config.ike_lifetime_max)
             .max(Duration::from_secs(60)),
         life_kb: kb,
+        auth,
     })
 }
 
 /// Chooses the first acceptable phase-1 transform in the peer's order. Returns the suite
 /// and the SA payload to answer with (the chosen proposal with only that transform,
-/// attributes as the peer sent them).
-pub fn select_phase1(config: &Config, sa: &SaPayload) -> Result<(Phase1Suite, SaPayload), Error> {
+/// attributes as the peer sent them). `auth_ok` says why an authentication method is
+/// refused for this peer, if it is ([`Config::refuse_auth`]).
+pub fn select_phase1(
+    config: &Config,
+    sa: &SaPayload,
+    auth_ok: &dyn Fn(Phase1Auth) -> Option<&'static str>,
+) -> Result<(Phase1Suite, SaPayload), Error> {
     for p in &sa.proposals {
         if p.protocol != ProtocolId::Isakmp {
             tracing::info!(
@@ -179,7 +254,7 @@ pub fn select_phase1(config: &Config, sa: &SaPayload) -> Result<(Phase1Suite, Sa
             continue;
         }
         for t in &p.transforms {
-            match parse_phase1(config, t) {
+            match parse_phase1(config, t).and_then(|s| auth_ok(s.auth).map_or(Ok(s), Err)) {
                 Ok(suite) => {
                     let reply = SaPayload {
                         doi: DOI_IPSEC,
@@ -221,7 +296,12 @@ pub fn accept_phase1_reply(
         .map_err(|_| Error::from(crate::error::PeerMisbehaved::ResponseNotProposed))?;
     offered
         .iter()
-        .find(|o| o.cipher == got.cipher && o.hash == got.hash && o.group == got.group)
+        .find(|o| {
+            o.cipher == got.cipher
+                && o.hash == got.hash
+                && o.group == got.group
+                && o.auth == got.auth
+        })
         .map(|o| Phase1Suite {
             lifetime: got.lifetime.min(o.lifetime),
             ..*o
@@ -673,6 +753,7 @@ mod tests {
                 group: DhGroup::Modp2048,
                 lifetime: DEFAULT_IKE_LIFETIME,
                 life_kb: None,
+                auth: Phase1Auth::Psk,
             },
             Phase1Suite {
                 cipher: CipherAlg::Aes128,
@@ -680,6 +761,7 @@ mod tests {
                 group: DhGroup::Modp2048,
                 lifetime: DEFAULT_IKE_LIFETIME,
                 life_kb: None,
+                auth: Phase1Auth::Psk,
             },
             Phase1Suite {
                 cipher: CipherAlg::Aes128,
@@ -687,6 +769,7 @@ mod tests {
                 group: DhGroup::Ecp256,
                 lifetime: Duration::from_secs(86_400 * 7),
                 life_kb: None,
+                auth: Phase1Auth::Psk,
             },
             Phase1Suite {
                 cipher: CipherAlg::Aes256,
@@ -694,10 +777,11 @@ mod tests {
                 group: DhGroup::Ecp384,
                 lifetime: DEFAULT_IKE_LIFETIME,
                 life_kb: None,
+                auth: Phase1Auth::Psk,
             },
         ];
         let offer = phase1_offer(&suites);
-        let (got, reply) = select_phase1(&Config::default(), &offer).unwrap();
+        let (got, reply) = select_phase1(&Config::default(), &offer, &|_| None).unwrap();
         assert_eq!(
             (got.cipher, got.hash, got.group),
             (CipherAlg::Aes128, HashAlg::Sha256, DhGroup::Ecp256)
@@ -713,7 +797,7 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(
-            select_phase1(&legacy, &offer).unwrap().0.cipher,
+            select_phase1(&legacy, &offer, &|_| None).unwrap().0.cipher,
             CipherAlg::TripleDes
         );
         assert_eq!(

@@ -239,6 +239,7 @@ fn profile(
         group,
         lifetime: Duration::from_secs(28_800),
         life_kb: None,
+        auth: ike::Phase1Auth::Psk,
     }];
     p.esp = esp
         .iter()

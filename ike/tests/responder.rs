@@ -242,6 +242,7 @@ fn android_mm1() -> Vec<u8> {
         group: DhGroup::Modp1024,
         lifetime: Duration::from_secs(28_800),
         life_kb: None,
+        auth: ike::Phase1Auth::Psk,
     })
     .collect();
     let mut client = Endpoint::new(

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! SKEYID   = prf(pre-shared-key, Ni_b | Nr_b)                       (§5.4)
+//! SKEYID   = prf(Ni_b | Nr_b, g^xy)                   (signatures, §5.1)
 //! SKEYID_d = prf(SKEYID, g^xy | CKY-I | CKY-R | 0)
 //! SKEYID_a = prf(SKEYID, SKEYID_d | g^xy | CKY-I | CKY-R | 1)
 //! SKEYID_e = prf(SKEYID, SKEYID_a | g^xy | CKY-I | CKY-R | 2)
@@ -24,6 +25,18 @@ pub fn skeyid_psk(
     nr: &[u8],
 ) -> Secret {
     p.prf(hash, psk, &[ni, nr])
+}
+
+/// SKEYID for signature authentication: prf(Ni_b | Nr_b, g^xy) (RFC 2409 §5).
+pub fn skeyid_sig(
+    p: &dyn CryptoProvider,
+    hash: HashAlg,
+    ni: &[u8],
+    nr: &[u8],
+    gxy: &[u8],
+) -> Secret {
+    let key = zeroize::Zeroizing::new([ni, nr].concat());
+    p.prf(hash, &key, &[gxy])
 }
 
 /// The phase-1 key set.

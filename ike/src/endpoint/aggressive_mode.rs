@@ -68,7 +68,10 @@ impl Endpoint {
                 "new exchanges per second from one source",
             ));
         }
-        let (suite, reply_sa) = match proposal::select_phase1(&self.config, &sa_payload) {
+        let (suite, reply_sa) = match proposal::select_phase1(&self.config, &sa_payload, &|a| {
+            // Aggressive Mode is offered with pre-shared keys only.
+            (a != proposal::Phase1Auth::Psk).then_some("Aggressive Mode with signatures")
+        }) {
             Ok(x) if x.0.group.public_len() == gxi.len() => x,
             Ok(_) | Err(_) => {
                 self.send_plain_notify(

@@ -1,14 +1,20 @@
-//! Main Mode (RFC 2409 §5) with pre-shared keys, both roles, with NAT-T (RFC 3947).
+//! Main Mode (RFC 2409 §5) with pre-shared keys or signatures (RSA, ECDSA with X.509
+//! certificates), both roles, with NAT-T (RFC 3947).
 //!
 //! ```text
-//! Initiator                         Responder
-//! HDR, SA, VID...              -->
-//!                              <--  HDR, SA, VID...
-//! HDR, KE, Ni, NAT-D, NAT-D    -->
-//!                              <--  HDR, KE, Nr, NAT-D, NAT-D
-//! HDR*, IDii, HASH_I [, N]     -->  (UDP 4500 once NAT-T floats)
-//!                              <--  HDR*, IDir, HASH_R
+//! Initiator                                    Responder
+//! HDR, SA, VID...                         -->
+//!                                         <--  HDR, SA, VID...
+//! HDR, KE, Ni, [CR...], NAT-D, NAT-D      -->
+//!                                         <--  HDR, KE, Nr, [CR...], NAT-D, NAT-D
+//! HDR*, IDii, HASH_I | [CERT...] SIG_I    -->  (UDP 4500 once NAT-T floats;
+//!      [, CR...] [, N]                          strongSwan sends its CR here)
+//!                                         <--  HDR*, IDir, HASH_R | [CERT...] SIG_R
 //! ```
+//!
+//! With signatures SKEYID = prf(Ni_b | Nr_b, g^xy) and the ID is our certificate's
+//! subject (ID_DER_ASN1_DN). CERTREQs name our trusted CAs by DN; the peer's CERTREQs
+//! decide how much of our chain we send.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -27,8 +33,10 @@ use crate::msgs::{
     self, Chain, Cookie, DOI_IPSEC, ExchangeType, Header, IdPayload, NotifyPayload, NotifyType,
     Payload, PayloadType, ProtocolId, SaPayload,
 };
-use crate::phase1::auth::{self, HashInput};
-use crate::proposal;
+use crate::msgs::{CertEncoding, IdType};
+use crate::phase1::auth::{self, HashInput, PeerAuthenticated};
+use crate::phase1::cert::{CertError, Certificates, Identity, VerifiedPeer};
+use crate::proposal::{self, Phase1Auth};
 
 /// Nonce length we send.
 pub(super) const NONCE_LEN: usize = 32;
@@ -84,6 +92,127 @@ pub(super) fn id_bytes(id: &IdPayload) -> Vec<u8> {
     let mut b = Vec::new();
     id.encode(&mut wire::Writer::new(&mut b));
     b
+}
+
+/// Our CERTREQ payloads: one per trusted CA, naming its DN.
+fn certreq_payloads(certs: Option<&Certificates>) -> Vec<Payload> {
+    certs
+        .map(|c| {
+            c.ca_names()
+                .map(|dn| Payload::CertReq {
+                    encoding: CertEncoding::X509Signature,
+                    data: dn.to_vec(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Remembers the peer's X.509 CERTREQs (the CA DNs; empty: any), up to the limit.
+fn remember_certreqs(certreqs: &mut Vec<Vec<u8>>, chain: &Chain<'_>, max: usize) {
+    for p in chain
+        .payloads
+        .iter()
+        .filter(|p| p.ty == PayloadType::CertReq)
+    {
+        if let Some((&enc, dn)) = p.body.split_first()
+            && CertEncoding::from(enc) == CertEncoding::X509Signature
+            && certreqs.len() < max
+            && !certreqs.iter().any(|d| d.as_slice() == dn)
+        {
+            certreqs.push(dn.to_vec());
+        }
+    }
+}
+
+/// Our identity for a signature method.
+fn identity_for(certs: Option<&Certificates>, auth: Phase1Auth) -> Result<&Identity, Error> {
+    let kind = auth.key_kind().ok_or(CertError::NoIdentity)?;
+    certs
+        .and_then(|c| c.identity(kind))
+        .ok_or(Error::Certificate(CertError::NoIdentity))
+}
+
+/// The ID payload we send with certificates: our subject DN.
+fn cert_id(identity: &Identity) -> IdPayload {
+    IdPayload {
+        id_type: IdType::DerAsn1Dn,
+        protocol: 0,
+        port: 0,
+        data: identity.subject_dn().to_vec(),
+    }
+}
+
+/// The ID, CERT and SIG payloads of our fifth or sixth message, from the hash that is
+/// signed (`hash_of` gets the encoded ID body).
+fn signed_payloads(
+    identity: &Identity,
+    peer_certreqs: &[Vec<u8>],
+    rng: &mut dyn wire::random::SecureRandom,
+    hash_of: impl FnOnce(&[u8]) -> crate::crypto::Secret,
+) -> Result<Vec<Payload>, Error> {
+    let me = cert_id(identity);
+    let hash = hash_of(&id_bytes(&me));
+    let sig = identity.key().sign_ike(hash.as_bytes(), rng)?;
+    let mut payloads = vec![Payload::Id(me)];
+    payloads.extend(
+        identity
+            .chain_for(peer_certreqs)
+            .iter()
+            .map(|der| Payload::Cert {
+                encoding: CertEncoding::X509Signature,
+                data: der.clone(),
+            }),
+    );
+    payloads.push(Payload::Sig(sig));
+    Ok(payloads)
+}
+
+/// Checks the peer's fifth or sixth message under a signature method: its
+/// certificates (chain, validity, revocation, ID) and its SIG over `expected`.
+fn verify_signed(
+    config: &crate::Config,
+    now: Instant,
+    chain: &Chain<'_>,
+    auth: Phase1Auth,
+    id_b: &[u8],
+    expected: &crate::crypto::Secret,
+) -> Result<(PeerAuthenticated, VerifiedPeer), Error> {
+    let certs = config
+        .certificates
+        .as_deref()
+        .ok_or(CertError::NoIdentity)?;
+    let unix = config
+        .wall_clock
+        .map(|w| w.unix_at(now))
+        .ok_or(CertError::NoClock)?;
+    let id = IdPayload::decode(id_b).map_err(|_| Error::InvalidIdInformation)?;
+    let cert_payloads: Vec<&[u8]> = chain
+        .payloads
+        .iter()
+        .filter(|p| p.ty == PayloadType::Cert)
+        .map(|p| p.body)
+        .collect();
+    if cert_payloads.len() > certs.limits.max_cert_payloads {
+        return Err(CertError::TooManyCertificates.into());
+    }
+    let x509: Vec<&[u8]> = cert_payloads
+        .iter()
+        .filter_map(|b| b.split_first())
+        .filter(|(enc, _)| CertEncoding::from(**enc) == CertEncoding::X509Signature)
+        .map(|(_, der)| der)
+        .collect();
+    let sig = require(chain, PayloadType::Sig)?;
+    let peer = certs.verify_peer(&x509, &id, unix)?;
+    let fits = match auth {
+        Phase1Auth::Rsa => peer.key.kind() == crate::phase1::cert::KeyKind::Rsa,
+        _ => peer.key.kind().is_ecdsa(),
+    };
+    if !fits {
+        return Err(CertError::WrongKeyType.into());
+    }
+    let proof = auth::verify_signature(&peer, expected, sig)?;
+    Ok((proof, peer))
 }
 
 impl Endpoint {
@@ -165,7 +294,9 @@ impl Endpoint {
                 "new exchanges per second from one source",
             ));
         }
-        let (suite, reply_sa) = match proposal::select_phase1(&self.config, &sa_payload) {
+        let config = &self.config;
+        let auth_ok = |a| config.refuse_auth(ip, a);
+        let (suite, reply_sa) = match proposal::select_phase1(config, &sa_payload, &auth_ok) {
             Ok(x) => x,
             Err(e) => {
                 tracing::info!(peer = %path.remote, "no acceptable Main Mode proposal");
@@ -286,12 +417,20 @@ impl Endpoint {
             return Err(PeerMisbehaved::BadKeLength.into());
         }
         let ni = nonce(&chain)?;
-        let psk = self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?;
+        let signatures = st.suite.auth.is_signature();
+        let psk = if signatures {
+            None
+        } else {
+            Some(self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?)
+        };
         let p = self.provider();
         let dh = p.dh_generate(st.suite.group, &mut self.rng);
         let gxy = dh.agree(gxi).map_err(Error::InvalidKeyInformation)?;
         let nr = self.random_vec(NONCE_LEN);
-        let skeyid = keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &ni, &nr);
+        let skeyid = match &psk {
+            Some(psk) => keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &ni, &nr),
+            None => keys::skeyid_sig(p, st.suite.hash, &ni, &nr, gxy.as_bytes()),
+        };
         let k = Phase1Keys::derive(
             p,
             st.suite.hash,
@@ -304,6 +443,15 @@ impl Endpoint {
         let gxr = dh.public().to_vec();
         let iv = keys::initial_iv(p, st.suite.hash, st.suite.cipher, gxi, &gxr);
         let mut payloads = vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr)];
+        if signatures {
+            let certs = self.config.certificates.as_deref();
+            payloads.extend(certreq_payloads(certs));
+            remember_certreqs(
+                &mut sa.peer_certreqs,
+                &chain,
+                certs.map_or(0, |c| c.limits.max_certreqs),
+            );
+        }
         if let Some(natt) = sa.vendor.natt {
             let draft = natt == NattVersion::Draft;
             let theirs = natd_payloads(&chain);
@@ -353,7 +501,7 @@ impl Endpoint {
             gxi: gxi.to_vec(),
             gxr,
         }));
-        sa.psk = Some(psk);
+        sa.psk = psk;
         sa.last_request = Some(data.to_vec());
         sa.last_response = Some(out.clone());
         self.send(path, out);
@@ -376,12 +524,12 @@ impl Endpoint {
         let (plain, next_iv) = open(p, &st.keys, &st.iv, header, body)?;
         // With a wrong PSK the body decrypts to garbage: any failure from here on is an
         // authentication failure.
+        let signatures = st.suite.auth.is_signature();
+        let mut peer_cert = None;
         let verified = (|| {
             let chain = checked_chain(header.next_payload, &plain)
                 .map_err(|_| Error::AuthenticationFailed)?;
             let idii = require(&chain, PayloadType::Id).map_err(|_| Error::AuthenticationFailed)?;
-            let hash =
-                require(&chain, PayloadType::Hash).map_err(|_| Error::AuthenticationFailed)?;
             let input = HashInput {
                 gxi: &st.gxi,
                 gxr: &st.gxr,
@@ -390,19 +538,40 @@ impl Endpoint {
                 sai_b: &st.sai_b,
             };
             let expected = auth::hash_i(p, &st.keys, &input, idii);
-            let proof = auth::verify_hash(&expected, hash)?;
+            let proof = if signatures {
+                let (proof, peer) =
+                    verify_signed(&self.config, now, &chain, st.suite.auth, idii, &expected)?;
+                peer_cert = Some(peer.subject);
+                proof
+            } else {
+                let hash =
+                    require(&chain, PayloadType::Hash).map_err(|_| Error::AuthenticationFailed)?;
+                auth::verify_hash(&expected, hash)?
+            };
             let id = IdPayload::decode(idii).map_err(|_| Error::AuthenticationFailed)?;
             let initial_contact = chain.payloads.iter().any(|x| {
                 x.ty == PayloadType::Notify
                     && NotifyPayload::decode(x.body)
                         .is_ok_and(|n| n.notify_type == NotifyType::InitialContact)
             });
+            if signatures {
+                let max = self
+                    .config
+                    .certificates
+                    .as_ref()
+                    .map_or(0, |c| c.limits.max_certreqs);
+                remember_certreqs(&mut sa.peer_certreqs, &chain, max);
+            }
             Ok((proof, id, initial_contact))
         })();
         let (proof, peer_id, initial_contact) = match verified {
             Ok(v) => v,
             Err(e) => {
-                tracing::info!(peer = %path.remote, "Main Mode authentication failed (wrong pre-shared key?)");
+                if signatures {
+                    tracing::debug!(peer = %path.remote, reason = %e, "Main Mode certificate authentication failed");
+                } else {
+                    tracing::info!(peer = %path.remote, "Main Mode authentication failed (wrong pre-shared key?)");
+                }
                 self.send_plain_notify(
                     path,
                     sa.icookie,
@@ -414,8 +583,6 @@ impl Endpoint {
             }
         };
         let mut iv = next_iv;
-        let me = our_id(&path);
-        let idir_b = id_bytes(&me);
         let input = HashInput {
             gxi: &st.gxi,
             gxr: &st.gxr,
@@ -423,8 +590,18 @@ impl Endpoint {
             cky_r: &sa.rcookie.0,
             sai_b: &st.sai_b,
         };
-        let hash_r = auth::hash_r(p, &st.keys, &input, &idir_b);
-        let chain = encode_payloads(&[Payload::Id(me), Payload::Hash(hash_r.as_bytes().to_vec())]);
+        let payloads = if signatures {
+            let certs = self.config.certificates.clone();
+            let identity = identity_for(certs.as_deref(), st.suite.auth)?;
+            signed_payloads(identity, &sa.peer_certreqs, &mut self.rng, |idir_b| {
+                auth::hash_r(p, &st.keys, &input, idir_b)
+            })?
+        } else {
+            let me = our_id(&path);
+            let hash_r = auth::hash_r(p, &st.keys, &input, &id_bytes(&me));
+            vec![Payload::Id(me), Payload::Hash(hash_r.as_bytes().to_vec())]
+        };
+        let chain = encode_payloads(&payloads);
         let out = seal(
             p,
             &st.keys,
@@ -444,6 +621,7 @@ impl Endpoint {
         // UDP encapsulation is in use exactly when the peer floated to 4500.
         sa.udp_encap = sa.vendor.natt.is_some() && path.is_nat_t(self.config.nat_t_port);
         sa.peer_id = Some(peer_id.clone());
+        sa.peer_cert = peer_cert;
         sa.expires = Some(now + suite.lifetime);
         sa.last_request = Some(data.to_vec());
         sa.last_response = Some(out.clone());
@@ -486,9 +664,23 @@ impl Endpoint {
         path: Path,
         profile: Profile,
     ) -> Result<IkeSaId, Error> {
-        let psk = self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?;
+        let psk = self.psk.psk(path.remote.ip());
         if profile.aggressive {
-            return self.connect_aggressive(now, path, profile, psk);
+            return self.connect_aggressive(now, path, profile, psk.ok_or(Error::NoPsk)?);
+        }
+        let certs = self.config.certificates.as_deref();
+        let usable = |s: &&proposal::Phase1Suite| {
+            if s.auth.is_signature() {
+                identity_for(certs, s.auth).is_ok() && certs.is_some_and(|c| c.ca_count() > 0)
+            } else {
+                psk.is_some()
+            }
+        };
+        if !profile.ike.iter().any(|s| usable(&s)) {
+            return Err(match profile.ike.first() {
+                Some(s) if s.auth.is_signature() => CertError::NoIdentity.into(),
+                _ => Error::NoPsk,
+            });
         }
         let icookie = self.random_cookie();
         let id = self.alloc_id();
@@ -509,7 +701,7 @@ impl Endpoint {
             sai_b,
         }));
         sa.profile = Some(Box::new(profile));
-        sa.psk = Some(psk);
+        sa.psk = psk;
         sa.half_open_deadline = Some(
             now + self
                 .config
@@ -578,6 +770,9 @@ impl Endpoint {
             Payload::Ke(dh.public().to_vec()),
             Payload::Nonce(ni.clone()),
         ];
+        if suite.auth.is_signature() {
+            payloads.extend(certreq_payloads(self.config.certificates.as_deref()));
+        }
         if let Some(natt) = sa.vendor.natt {
             let draft = natt == NattVersion::Draft;
             payloads.push(Payload::NatD {
@@ -624,8 +819,19 @@ impl Endpoint {
         let nr = nonce(&chain)?;
         let p = self.provider();
         let gxy = st.dh.agree(gxr).map_err(Error::InvalidKeyInformation)?;
-        let psk = sa.psk.clone().ok_or(Error::NoPsk)?;
-        let skeyid = keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &st.ni, &nr);
+        let signatures = st.suite.auth.is_signature();
+        let skeyid = if signatures {
+            let max = self
+                .config
+                .certificates
+                .as_ref()
+                .map_or(0, |c| c.limits.max_certreqs);
+            remember_certreqs(&mut sa.peer_certreqs, &chain, max);
+            keys::skeyid_sig(p, st.suite.hash, &st.ni, &nr, gxy.as_bytes())
+        } else {
+            let psk = sa.psk.clone().ok_or(Error::NoPsk)?;
+            keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &st.ni, &nr)
+        };
         let k = Phase1Keys::derive(
             p,
             st.suite.hash,
@@ -651,8 +857,6 @@ impl Endpoint {
                 sa.path.remote.set_port(self.config.nat_t_port);
             }
         }
-        let me = our_id(&sa.path);
-        let idii_b = id_bytes(&me);
         let input = HashInput {
             gxi: &gxi,
             gxr,
@@ -660,8 +864,17 @@ impl Endpoint {
             cky_r: &sa.rcookie.0,
             sai_b: &st.sai_b,
         };
-        let hash_i = auth::hash_i(p, &k, &input, &idii_b);
-        let mut payloads = vec![Payload::Id(me), Payload::Hash(hash_i.as_bytes().to_vec())];
+        let mut payloads = if signatures {
+            let certs = self.config.certificates.clone();
+            let identity = identity_for(certs.as_deref(), st.suite.auth)?;
+            signed_payloads(identity, &sa.peer_certreqs, &mut self.rng, |idii_b| {
+                auth::hash_i(p, &k, &input, idii_b)
+            })?
+        } else {
+            let me = our_id(&sa.path);
+            let hash_i = auth::hash_i(p, &k, &input, &id_bytes(&me));
+            vec![Payload::Id(me), Payload::Hash(hash_i.as_bytes().to_vec())]
+        };
         if sa.profile.as_ref().is_some_and(|pr| pr.initial_contact) {
             payloads.push(Payload::Notify(NotifyPayload {
                 doi: DOI_IPSEC,
@@ -709,7 +922,6 @@ impl Endpoint {
         let chain =
             checked_chain(header.next_payload, &plain).map_err(|_| Error::AuthenticationFailed)?;
         let idir = require(&chain, PayloadType::Id)?;
-        let hash = require(&chain, PayloadType::Hash)?;
         let input = HashInput {
             gxi: &st.gxi,
             gxr: &st.gxr,
@@ -718,7 +930,25 @@ impl Endpoint {
             sai_b: &st.sai_b,
         };
         let expected = auth::hash_r(p, &st.keys, &input, idir);
-        let proof = auth::verify_hash(&expected, hash)?;
+        let proof = if st.suite.auth.is_signature() {
+            match verify_signed(&self.config, now, &chain, st.suite.auth, idir, &expected) {
+                Ok((proof, peer)) => {
+                    sa.peer_cert = Some(peer.subject);
+                    proof
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %sa.path.remote, reason = %e, "Main Mode certificate authentication of the responder failed");
+                    let (path, ic, rc) = (sa.path, sa.icookie, sa.rcookie);
+                    self.send_plain_notify(path, ic, rc, NotifyType::AuthenticationFailed);
+                    sa.pending = None;
+                    self.kill(sa, super::DownReason::AuthenticationFailed);
+                    return Err(e);
+                }
+            }
+        } else {
+            let hash = require(&chain, PayloadType::Hash)?;
+            auth::verify_hash(&expected, hash)?
+        };
         let peer_id = IdPayload::decode(idir)?;
         let (suite, keys) = (st.suite, st.keys.clone());
         sa.state = State::Established(Box::new(Established {

@@ -187,8 +187,11 @@ pub struct Stats {
     pub unknown_sa: u64,
     /// Refused for lack of an acceptable proposal.
     pub no_proposal_chosen: u64,
-    /// Phase-1 authentication failures.
+    /// Phase-1 authentication failures (certificate failures included).
     pub auth_failures: u64,
+    /// Phase-1 certificate authentication failures (bad, expired, revoked, unknown CA,
+    /// wrong ID, bad signature).
+    pub cert_failures: u64,
     /// Bad phase-2 / informational hashes.
     pub bad_hashes: u64,
     /// Other protocol errors.
@@ -308,6 +311,10 @@ impl Endpoint {
                 Error::UnknownSa => self.stats.unknown_sa += 1,
                 Error::NoProposalChosen => self.stats.no_proposal_chosen += 1,
                 Error::AuthenticationFailed | Error::NoPsk => self.stats.auth_failures += 1,
+                Error::Certificate(_) => {
+                    self.stats.auth_failures += 1;
+                    self.stats.cert_failures += 1;
+                }
                 Error::PeerMisbehaved(PeerMisbehaved::BadHash) => self.stats.bad_hashes += 1,
                 Error::LimitExceeded(_) => self.stats.limited += 1,
                 _ => self.stats.protocol_errors += 1,

@@ -11,7 +11,7 @@ use crate::msgs::Cookie;
 use crate::msgs::IdPayload;
 use crate::msgs::vendor::{self, PeerVendor};
 use crate::phase1::auth::PeerAuthenticated;
-use crate::proposal::{EspOffer, Phase1Suite};
+use crate::proposal::{EspOffer, Phase1Auth, Phase1Suite};
 
 /// Which side started the ISAKMP SA.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,6 +143,11 @@ pub(super) struct IkeSa {
     pub(super) dpd_unanswered: u32,
     /// Initiator behind NAT: when to send the next NAT keepalive.
     pub(super) keepalive_next: Option<Instant>,
+    /// The CA DNs (DER; empty: any CA) the peer asked certificates for, bounded by
+    /// `CertLimits::max_certreqs`.
+    pub(super) peer_certreqs: Vec<Vec<u8>>,
+    /// The subject of the peer's verified certificate.
+    pub(super) peer_cert: Option<String>,
 }
 
 impl IkeSa {
@@ -184,6 +189,8 @@ impl IkeSa {
             dpd_next: None,
             dpd_unanswered: 0,
             keepalive_next: None,
+            peer_certreqs: Vec::new(),
+            peer_cert: None,
         }
     }
 
@@ -243,6 +250,7 @@ fn p1(cipher: CipherAlg, hash: HashAlg, group: DhGroup) -> Phase1Suite {
         group,
         lifetime: Duration::from_secs(28_800),
         life_kb: None,
+        auth: Phase1Auth::Psk,
     }
 }
 
@@ -313,6 +321,17 @@ impl Profile {
             rekey_fraction: 0.9,
             aggressive: false,
         }
+    }
+}
+
+impl Profile {
+    /// The same profile authenticating with certificates: every phase-1 transform uses
+    /// the signature method of `key` (RSA: 3, ECDSA P-256/P-384: 9/10).
+    pub fn with_certificate(mut self, key: crate::phase1::cert::KeyKind) -> Self {
+        for s in &mut self.ike {
+            s.auth = Phase1Auth::for_key(key);
+        }
+        self
     }
 }
 

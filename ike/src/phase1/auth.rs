@@ -1,13 +1,14 @@
 //! Phase-1 authentication. This is the one module that decides whether a peer is
 //! authenticated: [`PeerAuthenticated`] can only be constructed here, and the
-//! established state of an ISAKMP SA holds one. Signatures (RSA, ECDSA) plug in beside
-//! [`verify_hash`] as `verify_signature`.
+//! established state of an ISAKMP SA holds one: [`verify_hash`] (pre-shared keys) or
+//! [`verify_signature`] (RSA and ECDSA signatures by a verified certificate).
 
 use subtle::ConstantTimeEq;
 
 use crate::crypto::keys::Phase1Keys;
 use crate::crypto::{CryptoProvider, Secret};
 use crate::error::Error;
+use crate::phase1::cert::{CertError, VerifiedPeer};
 
 /// Proof that the peer's phase-1 authentication verified.
 #[derive(Debug)]
@@ -52,6 +53,20 @@ pub fn verify_hash(expected: &Secret, received: &[u8]) -> Result<PeerAuthenticat
         Ok(PeerAuthenticated(()))
     } else {
         Err(Error::AuthenticationFailed)
+    }
+}
+
+/// Verifies the peer's SIG payload over the expected HASH_I/HASH_R with the key of its
+/// verified certificate.
+pub fn verify_signature(
+    peer: &VerifiedPeer,
+    expected: &Secret,
+    sig: &[u8],
+) -> Result<PeerAuthenticated, Error> {
+    if peer.key.verify_ike(expected.as_bytes(), sig) {
+        Ok(PeerAuthenticated(()))
+    } else {
+        Err(Error::Certificate(CertError::BadIkeSignature))
     }
 }
 
