@@ -4,7 +4,7 @@
 //! pads, AEAD contexts) so that the per-packet path only clones small fixed-size states
 //! and never allocates.
 
-use aes::{Aes128, Aes192, Aes256};
+use aes::Aes128;
 use cbc::cipher::{
     Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
     KeyInit,
@@ -19,11 +19,21 @@ use subtle::ConstantTimeEq;
 use crate::{Encryption, Integrity, SaParams};
 
 /// A CBC block cipher with its key schedule.
+///
+/// AES runs on aws-lc-rs (AWS-LC's AES-NI assembly), which measured faster than
+/// RustCrypto `aes` + `cbc` here in both directions (see the crate README); 3DES, which
+/// aws-lc-rs does not offer for CBC, on RustCrypto `des`. aws-lc-rs wipes its AES key
+/// schedules on drop.
 pub(crate) enum CbcCipher {
-    Aes128(Box<Aes128>),
-    Aes192(Box<Aes192>),
-    Aes256(Box<Aes256>),
+    Aes(Box<AesCbc>),
     TripleDes(Box<TdesEde3>),
+}
+
+/// Both AES-CBC key schedules (an SA direction uses one; building both costs only
+/// set-up time).
+pub(crate) struct AesCbc {
+    enc: aws_lc_rs::cipher::EncryptingKey,
+    dec: aws_lc_rs::cipher::DecryptingKey,
 }
 
 /// Why a cipher operation could not run (lengths the caller should have checked).
@@ -60,25 +70,55 @@ fn cbc_decrypt<C: BlockCipherDecrypt>(
     Ok(())
 }
 
+impl AesCbc {
+    fn new(alg: &'static aws_lc_rs::cipher::Algorithm, key: &[u8]) -> Option<Self> {
+        use aws_lc_rs::cipher::{DecryptingKey, EncryptingKey, UnboundCipherKey};
+        Some(Self {
+            enc: EncryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
+            dec: DecryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
+        })
+    }
+
+    fn iv(iv: &[u8]) -> Result<aws_lc_rs::iv::FixedLength<16>, LengthError> {
+        aws_lc_rs::iv::FixedLength::try_from(iv).map_err(|_| LengthError)
+    }
+
+    fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
+        let context = aws_lc_rs::cipher::EncryptionContext::Iv128(Self::iv(iv)?);
+        self.enc
+            .less_safe_encrypt(data, context)
+            .map(|_| ())
+            .map_err(|_| LengthError)
+    }
+
+    fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
+        let context = aws_lc_rs::cipher::DecryptionContext::Iv128(Self::iv(iv)?);
+        self.dec
+            .decrypt(data, context)
+            .map(|_| ())
+            .map_err(|_| LengthError)
+    }
+}
+
 impl CbcCipher {
     fn new(enc: Encryption, key: &[u8]) -> Option<Self> {
-        Some(match enc {
-            Encryption::AesCbc128 => Self::Aes128(Box::new(Aes128::new_from_slice(key).ok()?)),
-            Encryption::AesCbc192 => Self::Aes192(Box::new(Aes192::new_from_slice(key).ok()?)),
-            Encryption::AesCbc256 => Self::Aes256(Box::new(Aes256::new_from_slice(key).ok()?)),
-            Encryption::TripleDesCbc => {
-                Self::TripleDes(Box::new(TdesEde3::new_from_slice(key).ok()?))
-            }
-            Encryption::AesGcm16_128 | Encryption::AesGcm16_256 => return None,
-        })
+        use aws_lc_rs::cipher::{AES_128, AES_192, AES_256};
+        let aes = |alg| AesCbc::new(alg, key).map(|k| Self::Aes(Box::new(k)));
+        match enc {
+            Encryption::AesCbc128 if key.len() == 16 => aes(&AES_128),
+            Encryption::AesCbc192 if key.len() == 24 => aes(&AES_192),
+            Encryption::AesCbc256 if key.len() == 32 => aes(&AES_256),
+            Encryption::TripleDesCbc => Some(Self::TripleDes(Box::new(
+                TdesEde3::new_from_slice(key).ok()?,
+            ))),
+            _ => None,
+        }
     }
 
     /// Encrypts `data` (a whole number of blocks) in place, chaining from `iv`.
     pub(crate) fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
         match self {
-            Self::Aes128(c) => cbc_encrypt(&**c, iv, data),
-            Self::Aes192(c) => cbc_encrypt(&**c, iv, data),
-            Self::Aes256(c) => cbc_encrypt(&**c, iv, data),
+            Self::Aes(c) => c.encrypt(iv, data),
             Self::TripleDes(c) => cbc_encrypt(&**c, iv, data),
         }
     }
@@ -86,9 +126,7 @@ impl CbcCipher {
     /// Decrypts `data` (a whole number of blocks) in place, chaining from `iv`.
     pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
         match self {
-            Self::Aes128(c) => cbc_decrypt(&**c, iv, data),
-            Self::Aes192(c) => cbc_decrypt(&**c, iv, data),
-            Self::Aes256(c) => cbc_decrypt(&**c, iv, data),
+            Self::Aes(c) => c.decrypt(iv, data),
             Self::TripleDes(c) => cbc_decrypt(&**c, iv, data),
         }
     }
@@ -150,12 +188,15 @@ impl Mac {
     }
 }
 
-/// Which library runs AES-GCM. Both are kept so the benchmark can compare them in the
-/// real ESP path; [`GcmBackend::DEFAULT`] is the one the measurements chose.
+/// Which library runs AES-GCM. All three are kept so the benchmark can compare them in
+/// the real ESP path; [`GcmBackend::DEFAULT`] is the one the measurements chose.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcmBackend {
-    /// aws-lc-rs (AWS-LC's assembly AES-GCM).
+    /// ring (BoringSSL's assembly, with the AVX2 VAES + VPCLMULQDQ code on CPUs that
+    /// have it).
+    Ring,
+    /// aws-lc-rs (AWS-LC's assembly AES-GCM: AES-NI + PCLMULQDQ, or AVX-512 VAES).
     AwsLc,
     /// RustCrypto aes-gcm.
     RustCrypto,
@@ -163,7 +204,7 @@ pub enum GcmBackend {
 
 impl GcmBackend {
     /// The backend chosen by measurement (see the crate README).
-    pub const DEFAULT: Self = Self::AwsLc;
+    pub const DEFAULT: Self = Self::Ring;
 }
 
 /// An AES-GCM key with the 4-byte salt of RFC 4106 §4.
@@ -173,9 +214,38 @@ pub(crate) struct Gcm {
 }
 
 enum GcmKey {
+    Ring(Box<RingGcmKey>),
     AwsLc(aws_lc_rs::aead::LessSafeKey),
     RustCrypto128(Box<aes_gcm::Aes128Gcm>),
     RustCrypto256(Box<aes_gcm::Aes256Gcm>),
+}
+
+/// A ring AES-GCM key. ring does not wipe its key schedule when dropped, so this wrapper
+/// overwrites it in place with the schedule of an all-zero key of the same size (ring's
+/// AEAD keys hold no heap pointers: the schedule and the GHASH table are inline), and
+/// passes the result through `black_box` so the store is not dropped as dead.
+struct RingGcmKey {
+    key: ring::aead::LessSafeKey,
+}
+
+impl RingGcmKey {
+    fn new(alg: &'static ring::aead::Algorithm, key: &[u8]) -> Option<Self> {
+        Some(Self {
+            key: ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(alg, key).ok()?),
+        })
+    }
+}
+
+impl Drop for RingGcmKey {
+    fn drop(&mut self) {
+        let alg = self.key.algorithm();
+        if let Some(zero) = [0u8; 32].get(..alg.key_len())
+            && let Ok(k) = ring::aead::UnboundKey::new(alg, zero)
+        {
+            self.key = ring::aead::LessSafeKey::new(k);
+            core::hint::black_box(&mut self.key);
+        }
+    }
 }
 
 /// The AEAD tag did not verify.
@@ -186,6 +256,12 @@ impl Gcm {
     fn new(enc: Encryption, key: &[u8], salt: &[u8], backend: GcmBackend) -> Option<Self> {
         let salt: [u8; 4] = salt.try_into().ok()?;
         let key = match (backend, enc) {
+            (GcmBackend::Ring, Encryption::AesGcm16_128) => {
+                GcmKey::Ring(Box::new(RingGcmKey::new(&ring::aead::AES_128_GCM, key)?))
+            }
+            (GcmBackend::Ring, Encryption::AesGcm16_256) => {
+                GcmKey::Ring(Box::new(RingGcmKey::new(&ring::aead::AES_256_GCM, key)?))
+            }
             (GcmBackend::AwsLc, Encryption::AesGcm16_128) => {
                 GcmKey::AwsLc(aws_lc_rs::aead::LessSafeKey::new(
                     aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_128_GCM, key).ok()?,
@@ -226,6 +302,17 @@ impl Gcm {
     ) -> Result<(), LengthError> {
         let nonce = self.nonce(iv);
         match &self.key {
+            GcmKey::Ring(k) => {
+                let t = k
+                    .key
+                    .seal_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key(nonce),
+                        ring::aead::Aad::from(aad),
+                        data,
+                    )
+                    .map_err(|_| LengthError)?;
+                copy_exact(tag, t.as_ref())
+            }
             GcmKey::AwsLc(k) => {
                 let t = k
                     .seal_in_place_separate_tag(
@@ -250,6 +337,15 @@ impl Gcm {
     ) -> Result<(), TagMismatch> {
         let nonce = self.nonce(iv);
         match &self.key {
+            GcmKey::Ring(k) => k
+                .key
+                .open_in_place(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(aad),
+                    data_and_tag,
+                )
+                .map(|_| ())
+                .map_err(|_| TagMismatch),
             GcmKey::AwsLc(k) => k
                 .open_in_place(
                     aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
