@@ -130,9 +130,24 @@ pub enum Profile {
 pub struct ConnectArgs {
     /// The server (address, or address:port for IKE).
     pub server: String,
-    /// Pre-shared key [env: L2TPGW_PSK].
-    #[arg(long, env = "L2TPGW_PSK", hide_env_values = true)]
-    pub psk: String,
+    /// Pre-shared key [env: L2TPGW_PSK]; not needed with --cert.
+    #[arg(
+        long,
+        env = "L2TPGW_PSK",
+        hide_env_values = true,
+        required_unless_present = "cert"
+    )]
+    pub psk: Option<String>,
+    /// Authenticate IKE with this X.509 certificate (PEM, followed by any intermediate
+    /// CAs) and --key instead of the pre-shared key; RSA or ECDSA P-256/P-384.
+    #[arg(long, value_name = "FILE", requires_all = ["key", "ca"])]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (unencrypted PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// A CA the server's certificate must chain to (PEM; repeatable).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub ca: Vec<PathBuf>,
     /// PPP user name.
     #[arg(long)]
     pub user: String,
@@ -267,6 +282,21 @@ mod tests {
         assert!(s.json);
         assert_eq!(s.socket, std::path::Path::new("/tmp/x.sock"));
         assert!(Cli::try_parse_from(["l2tpgw", "connect", "x", "--profile", "beos"]).is_err());
+        // Certificates instead of the PSK: --cert needs --key and --ca.
+        let base = ["l2tpgw", "connect", "x", "--user", "u", "--password", "p"];
+        let with = |extra: &[&'static str]| {
+            Cli::try_parse_from(base.iter().chain(extra).copied().collect::<Vec<_>>())
+        };
+        let Command::Connect(c) = with(&["--cert", "c.pem", "--key", "k.pem", "--ca", "ca.pem"])
+            .unwrap()
+            .command
+        else {
+            panic!("not connect")
+        };
+        assert_eq!(c.psk, None);
+        assert_eq!(c.ca, [std::path::PathBuf::from("ca.pem")]);
+        assert!(with(&["--cert", "c.pem", "--ca", "ca.pem"]).is_err());
+        assert!(with(&["--cert", "c.pem", "--key", "k.pem"]).is_err());
     }
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {

@@ -48,6 +48,90 @@ pub struct Config {
     pub l2tp: L2tpConfig,
     /// Limits against floods and misbehaving clients.
     pub limits: Limits,
+    /// X.509 certificates for IKE (machine-certificate L2TP/IPsec).
+    pub certificates: CertificatesConfig,
+}
+
+/// A phase-1 authentication method clients may use (`ike.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IkeAuth {
+    /// The pre-shared key.
+    Psk,
+    /// Certificates (RSA or ECDSA signatures), with `[certificates]` configured.
+    Cert,
+}
+
+/// X.509 certificates: the CAs clients' certificates must chain to, the server's own
+/// certificates and keys, and CRLs. PEM files, read at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// Trusted CA certificates (one or more PEM files; a file may hold several).
+    #[serde(deserialize_with = "one_or_many")]
+    pub ca: Vec<PathBuf>,
+    /// The server's certificate, followed in the same file by any intermediate CAs;
+    /// one per key type (an RSA one for RSA clients, an ECDSA one for ECDSA clients).
+    #[serde(deserialize_with = "one_or_many")]
+    pub cert: Vec<PathBuf>,
+    /// The unencrypted private key of each `cert`, in the same order (PKCS#8, PKCS#1
+    /// or SEC1 PEM).
+    #[serde(deserialize_with = "one_or_many")]
+    pub key: Vec<PathBuf>,
+    /// Certificate revocation lists (PEM or DER), each checked against its CA.
+    #[serde(deserialize_with = "one_or_many")]
+    pub crl: Vec<PathBuf>,
+}
+
+/// A path or a list of paths.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl CertificatesConfig {
+    /// Reads the CAs, certificates, keys and CRLs; `None` when nothing is configured.
+    pub fn load(&self) -> Result<Option<ike::Certificates>, ConfigError> {
+        if self.ca.is_empty() && self.cert.is_empty() {
+            return Ok(None);
+        }
+        let read = |what: &str, p: &Path| {
+            std::fs::read(p).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "certificates.{what}: cannot read {}: {e}",
+                    p.display()
+                ))
+            })
+        };
+        let bad = |what: &str, p: &Path, e: ike::phase1::cert::LoadError| {
+            ConfigError::Invalid(format!("certificates.{what}: {}: {e}", p.display()))
+        };
+        let mut certs = ike::Certificates::new();
+        for p in &self.ca {
+            certs
+                .add_ca_pem(&read("ca", p)?)
+                .map_err(|e| bad("ca", p, e))?;
+        }
+        for (c, k) in self.cert.iter().zip(&self.key) {
+            let id = ike::Identity::from_pem(&read("cert", c)?, &read("key", k)?)
+                .map_err(|e| bad("cert", c, e))?;
+            certs.add_identity(id);
+        }
+        for p in &self.crl {
+            certs
+                .add_crl(&read("crl", p)?)
+                .map_err(|e| bad("crl", p, e))?;
+        }
+        Ok(Some(certs))
+    }
 }
 
 /// IKE and ESP settings.
@@ -69,6 +153,9 @@ pub struct IkeConfig {
     pub raw_esp: bool,
     /// Dead peer detection interval for peers that support DPD, in seconds (0: off).
     pub dpd_interval_secs: u64,
+    /// Phase-1 authentication clients may use: "psk" and/or "cert" (certificates need
+    /// `[certificates]`).
+    pub auth: Vec<IkeAuth>,
 }
 
 /// The inner network.
@@ -164,6 +251,7 @@ impl Default for Config {
             ppp: PppConfig::default(),
             l2tp: L2tpConfig::default(),
             limits: Limits::default(),
+            certificates: CertificatesConfig::default(),
         }
     }
 }
@@ -177,6 +265,7 @@ impl Default for IkeConfig {
             windows_server_behind_nat: true,
             raw_esp: false,
             dpd_interval_secs: 30,
+            auth: vec![IkeAuth::Psk, IkeAuth::Cert],
         }
     }
 }
@@ -340,6 +429,26 @@ impl Config {
         }
         if self.psk.as_ref().is_some_and(|p| p.expose().is_empty()) {
             return bad("psk: must not be empty".into());
+        }
+        let certs = &self.certificates;
+        if certs.cert.len() != certs.key.len() {
+            return bad(format!(
+                "certificates: {} cert file(s) but {} key file(s); give one key per cert",
+                certs.cert.len(),
+                certs.key.len()
+            ));
+        }
+        if !certs.cert.is_empty() && certs.ca.is_empty() {
+            return bad(
+                "certificates.cert needs certificates.ca (the CAs client certificates chain to)"
+                    .into(),
+            );
+        }
+        if self.ike.auth.is_empty() {
+            return bad("ike.auth: name at least one of \"psk\", \"cert\"".into());
+        }
+        if self.ike.auth == [IkeAuth::Cert] && certs.cert.is_empty() {
+            return bad("ike.auth = [\"cert\"] needs certificates.cert, .key and .ca".into());
         }
         AddressPool::new(self.network.pool, self.network.gateway_address, [])
             .map_err(|e| ConfigError::Invalid(format!("network.pool: {e}")))?;
@@ -558,9 +667,21 @@ pub struct Resolved {
     pub generated_user: Option<String>,
     /// Warnings to log (users file permissions).
     pub warnings: Vec<String>,
+    /// The certificates of `[certificates]`, loaded.
+    pub certificates: Option<std::sync::Arc<ike::Certificates>>,
 }
 
 impl Resolved {
+    /// Sets what IKE needs for authentication: the methods clients may use and the
+    /// certificates (the caller adds the wall clock).
+    pub fn apply_ike_auth(&self, ike: &mut ike::Config) {
+        ike.auth = ike::AuthPolicy {
+            psk: self.config.ike.auth.contains(&IkeAuth::Psk),
+            certificates: self.config.ike.auth.contains(&IkeAuth::Cert),
+        };
+        ike.certificates.clone_from(&self.certificates);
+    }
+
     /// Validates `config`, reads the PSK and users, generates what is missing.
     pub fn new(
         config: Config,
@@ -596,7 +717,9 @@ impl Resolved {
             users.static_addresses(),
         )
         .map_err(|e| ConfigError::Invalid(format!("static addresses in the users: {e}")))?;
+        let certificates = config.certificates.load()?.map(std::sync::Arc::new);
         Ok(Self {
+            certificates,
             config,
             psk,
             psk_generated,
@@ -719,6 +842,11 @@ mod tests {
             "psk_file",
             "metrics_listen",
             "gateway_address",
+            "auth",
+            "ca",
+            "cert",
+            "key",
+            "crl",
         ] {
             assert!(
                 EXAMPLE.contains(&format!("{key} =")),

@@ -128,6 +128,13 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
         reason = "the core's start time; the binary is the runtime"
     )]
     let now = std::time::Instant::now();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "certificate validity needs the wall clock, read with `now`"
+    )]
+    let wall = std::time::SystemTime::now();
+    let mut core_config = core_config;
+    core_config.ike.wall_clock = Some(ike::WallClock::new(now, wall));
     let mut core = Core::new(core_config, now, CoreRandom::os());
     let io = gateway::driver::DriverIo {
         sockets,
@@ -170,6 +177,7 @@ async fn connect(args: &ConnectArgs) -> ExitCode {
 }
 
 async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4Addr>> {
+    use gateway::cli::Profile;
     use gateway::client::{ClientConfig, ClientCore};
     let server = match args.server.parse::<std::net::SocketAddr>() {
         Ok(a) => a,
@@ -192,22 +200,42 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
     } else {
         std::net::Ipv6Addr::UNSPECIFIED.into()
     };
-    // The machine's name, for the Host Name AVP (Windows and xl2tpd send theirs).
-    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    let host_name = if host_name.is_empty() {
-        "l2tpgw".to_owned()
-    } else {
-        host_name
+    let profile = match args.profile {
+        Profile::Linux | Profile::Android | Profile::Ios => ike::Profile::linux(),
+        Profile::Windows => ike::Profile::windows(),
     };
-    let (mut profile, l2tp_config, ppp_config) =
-        gateway::client::profile_configs(args.profile, &host_name);
+    let mut profile = profile;
     gateway::client::set_lifetimes(
         &mut profile,
         args.ike_lifetime.map(std::time::Duration::from_secs),
         args.esp_lifetime.map(std::time::Duration::from_secs),
     );
+    // With --cert, IKE authenticates with the certificate instead of the PSK.
+    let certificates = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let files = gateway::config::CertificatesConfig {
+                ca: args.ca.clone(),
+                cert: vec![cert.clone()],
+                key: vec![key.clone()],
+                crl: Vec::new(),
+            };
+            let certs = files
+                .load()
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| std::io::Error::other("--cert: nothing loaded"))?;
+            let id = certs
+                .identities()
+                .first()
+                .ok_or_else(|| std::io::Error::other("--cert: nothing loaded"))?;
+            tracing::info!(
+                subject = id.description(),
+                "IKE authenticates with a certificate"
+            );
+            profile = profile.with_certificate(id.kind());
+            Some(std::sync::Arc::new(certs))
+        }
+        _ => None,
+    };
     let (ike_port, nat_t_port) = if args.standard_ports {
         (500, 4500)
     } else {
@@ -224,12 +252,11 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             server,
             local_ike: ike_socket.local_addr(),
             local_nat_t: nat_t_socket.local_addr(),
-            psk: gateway::secret::Secret::new(args.psk.clone()),
+            psk: gateway::secret::Secret::new(args.psk.clone().unwrap_or_default()),
             user: args.user.clone(),
             password: gateway::secret::Secret::new(args.password.clone()),
             profile: profile.clone(),
-            l2tp: l2tp_config.clone(),
-            ppp: ppp_config.clone(),
+            ppp: ppp::Config::default(),
             exit_when_up: args.once,
         };
         #[allow(
@@ -245,8 +272,19 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
                 1400,
             )?)
         };
-        let mut client = ClientCore::new(config, now, gateway::core::CoreRandom::os())
-            .map_err(std::io::Error::other)?;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "certificate validity needs the wall clock, read with `now`"
+        )]
+        let wall = std::time::SystemTime::now();
+        let ike_config = ike::Config {
+            certificates: certificates.clone(),
+            wall_clock: Some(ike::WallClock::new(now, wall)),
+            ..ike::Config::default()
+        };
+        let mut client =
+            ClientCore::with_ike_config(config, ike_config, now, gateway::core::CoreRandom::os())
+                .map_err(std::io::Error::other)?;
         let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
         let io = gateway::driver::DriverIo {
             sockets: vec![ike_socket, nat_t_socket],

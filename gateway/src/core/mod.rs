@@ -103,7 +103,7 @@ impl CoreConfig {
         // 0 switches HELLOs off.
         l2tp.hello_interval = (c.l2tp.hello_interval_secs > 0)
             .then(|| Duration::from_secs(c.l2tp.hello_interval_secs));
-        let ike = ike::Config {
+        let mut ike = ike::Config {
             legacy: c.ike.legacy,
             force_encapsulation: c.ike.force_encapsulation,
             windows_nat_compat: c.ike.windows_server_behind_nat,
@@ -121,6 +121,7 @@ impl CoreConfig {
             },
             ..ike::Config::default()
         };
+        r.apply_ike_auth(&mut ike);
         l2tp.max_tunnels_per_peer =
             usize::try_from(c.limits.tunnels_per_peer).unwrap_or(usize::MAX);
         l2tp.max_sessions = usize::try_from(c.limits.sessions).unwrap_or(usize::MAX);
