@@ -78,6 +78,7 @@ fn main() {
             user: "alice".into(),
             password: gateway::secret::Secret::new("pw"),
             profile: ike::Profile::linux(),
+            l2tp: l2tp::Config::lac(),
             ppp: ppp::Config::default(),
             exit_when_up: false,
         },

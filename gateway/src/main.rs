@@ -177,7 +177,6 @@ async fn connect(args: &ConnectArgs) -> ExitCode {
 }
 
 async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4Addr>> {
-    use gateway::cli::Profile;
     use gateway::client::{ClientConfig, ClientCore};
     let server = match args.server.parse::<std::net::SocketAddr>() {
         Ok(a) => a,
@@ -200,11 +199,17 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
     } else {
         std::net::Ipv6Addr::UNSPECIFIED.into()
     };
-    let profile = match args.profile {
-        Profile::Linux | Profile::Android | Profile::Ios => ike::Profile::linux(),
-        Profile::Windows => ike::Profile::windows(),
+    // The machine's name, for the Host Name AVP (Windows and xl2tpd send theirs).
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host_name = if host_name.is_empty() {
+        "l2tpgw".to_owned()
+    } else {
+        host_name
     };
-    let mut profile = profile;
+    let (mut profile, l2tp_config, ppp_config) =
+        gateway::client::profile_configs(args.profile, &host_name);
     gateway::client::set_lifetimes(
         &mut profile,
         args.ike_lifetime.map(std::time::Duration::from_secs),
@@ -256,7 +261,8 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             user: args.user.clone(),
             password: gateway::secret::Secret::new(args.password.clone()),
             profile: profile.clone(),
-            ppp: ppp::Config::default(),
+            l2tp: l2tp_config.clone(),
+            ppp: ppp_config.clone(),
             exit_when_up: args.once,
         };
         #[allow(

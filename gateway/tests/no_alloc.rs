@@ -97,6 +97,7 @@ fn established_data_path_makes_no_allocation() {
             user: "alice".into(),
             password: gateway::secret::Secret::new("pw"),
             profile: ike::Profile::linux(),
+            l2tp: l2tp::Config::lac(),
             ppp: ppp::Config::default(),
             exit_when_up: false,
         },

@@ -15,8 +15,16 @@ pub struct Config {
     pub lac: bool,
     /// The Host Name AVP we send.
     pub host_name: Vec<u8>,
-    /// The Vendor Name AVP we send.
+    /// The Vendor Name AVP we send (empty: none, as Android's mtpd sends none).
     pub vendor_name: Vec<u8>,
+    /// The Framing Capabilities AVP we send (default 3: synchronous and asynchronous;
+    /// Windows sends 1, synchronous only).
+    pub framing_capabilities: u32,
+    /// The Bearer Capabilities AVP we send (default `Some(0)`; `None`: none, as mtpd).
+    pub bearer_capabilities: Option<u32>,
+    /// The Firmware Revision AVP we send (default `Some(0x0100)`; Windows sends its NT
+    /// version, `None`: none, as mtpd).
+    pub firmware_revision: Option<u16>,
     /// The tunnel secret. With one, we challenge the peer (tunnel authentication) and
     /// can read its hidden AVPs; without one, a peer's Challenge is refused.
     pub secret: Option<Secret>,
@@ -58,6 +66,9 @@ impl Default for Config {
             lac: false,
             host_name: b"l2tpgw".to_vec(),
             vendor_name: b"l2tpgw".to_vec(),
+            framing_capabilities: 3,
+            bearer_capabilities: Some(0),
+            firmware_revision: Some(0x0100),
             secret: None,
             hide_avps: false,
             receive_window: 16,

@@ -20,8 +20,6 @@ use crate::msgs::{CdnResult, ControlMessage, ErrorCode, MessageType, ResultCode,
 use crate::reliable::{Channel, Rx};
 use crate::session::{Session, SessionState};
 
-/// Framing Capabilities we offer: synchronous and asynchronous.
-const FRAMING_SYNC_ASYNC: u32 = 3;
 /// Framing Type of our calls: synchronous (what Windows and xl2tpd use).
 const FRAMING_SYNC: u32 = 1;
 /// The Tx Connect Speed we announce in ICCN (bits per second; informational).
@@ -216,17 +214,25 @@ impl Tunnel {
 
     /// The AVPs SCCRQ and SCCRP share.
     fn identity(&self, msg: ControlMessage, io: &Io) -> ControlMessage {
-        msg.with(AvpValue::ProtocolVersion {
-            version: 1,
-            revision: 0,
-        })
-        .with(AvpValue::FramingCapabilities(FRAMING_SYNC_ASYNC))
-        .with(AvpValue::BearerCapabilities(0))
-        .with_optional(AvpValue::FirmwareRevision(0x0100))
-        .with(AvpValue::HostName(io.config.host_name.clone()))
-        .with_optional(AvpValue::VendorName(io.config.vendor_name.clone()))
-        .with(AvpValue::AssignedTunnelId(self.local_id))
-        .with(AvpValue::ReceiveWindowSize(io.config.receive_window.max(1)))
+        let c = &io.config;
+        let mut msg = msg
+            .with(AvpValue::ProtocolVersion {
+                version: 1,
+                revision: 0,
+            })
+            .with(AvpValue::FramingCapabilities(c.framing_capabilities));
+        if let Some(b) = c.bearer_capabilities {
+            msg = msg.with(AvpValue::BearerCapabilities(b));
+        }
+        if let Some(f) = c.firmware_revision {
+            msg = msg.with_optional(AvpValue::FirmwareRevision(f));
+        }
+        msg = msg.with(AvpValue::HostName(c.host_name.clone()));
+        if !c.vendor_name.is_empty() {
+            msg = msg.with_optional(AvpValue::VendorName(c.vendor_name.clone()));
+        }
+        msg.with(AvpValue::AssignedTunnelId(self.local_id))
+            .with(AvpValue::ReceiveWindowSize(c.receive_window.max(1)))
     }
 
     /// LAC: sends SCCRQ.

@@ -133,6 +133,22 @@ impl Client {
     }
 
     /// A client that keys its SAs with IKE (Main Mode PSK, Quick Mode) against the core.
+    /// A client that connected (ESP, L2TP, PPP up) within 30 virtual seconds.
+    fn up(
+        core: &mut Core,
+        now: &mut Instant,
+        remote: &str,
+        spi: u32,
+        ike: u64,
+        user: &str,
+        password: &str,
+    ) -> Self {
+        let mut clients = [Self::new(core, *now, remote, spi, ike, user, password)];
+        drive(core, &mut clients, now, Duration::from_secs(30), all_up);
+        let [client] = clients;
+        client
+    }
+
     fn with_ike(
         now: Instant,
         remote_ip: &str,
@@ -475,22 +491,15 @@ fn all_up(_: &Core, clients: &[Client]) -> bool {
 #[test]
 fn client_comes_up_and_traffic_flows_both_ways() {
     let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
-    let mut clients = [Client::new(
+    let mut clients = [Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "alice",
         "secret",
     )];
-    drive(
-        &mut core,
-        &mut clients,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
-    );
     let ip = clients[0].up.unwrap();
     assert_eq!(
         ip,
@@ -687,44 +696,30 @@ fn nt_hash_only_user_logs_in_with_mschapv2() {
     std::fs::write(&users, format!("carol nt:{hash}\n")).unwrap();
     let path = users.clone();
     let (mut core, mut now) = core_with(move |c| c.users_file = Some(path), &[]);
-    let mut clients = [Client::new(
+    let clients = [Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "carol",
         "hunter2",
     )];
-    drive(
-        &mut core,
-        &mut clients,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
-    );
     assert_eq!(core.route(clients[0].up.unwrap()), Some(Some("carol")));
 }
 
 #[test]
 fn a_reconnecting_user_replaces_the_old_session() {
     let (mut core, mut now) = core_with(|c| c.limits.sessions_per_user = 1, &["alice:secret"]);
-    let mut first = [Client::new(
+    let first = [Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "alice",
         "secret",
     )];
-    drive(
-        &mut core,
-        &mut first,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
-    );
     let old_ip = first[0].up.unwrap();
     // The phone wakes up on a new address and a new IKE SA; the old one is still held.
     let mut both = [
@@ -759,21 +754,14 @@ fn a_reconnecting_user_replaces_the_old_session() {
 #[test]
 fn losing_the_last_sa_pair_tears_everything_down() {
     let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
-    let mut clients = [Client::new(
+    Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "alice",
         "secret",
-    )];
-    drive(
-        &mut core,
-        &mut clients,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
     );
     assert_eq!(core.pool().in_use(), 1);
     now += Duration::from_secs(1);
@@ -787,22 +775,15 @@ fn losing_the_last_sa_pair_tears_everything_down() {
 #[test]
 fn sigterm_says_goodbye_to_every_peer() {
     let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
-    let mut clients = [Client::new(
+    let mut clients = [Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "alice",
         "secret",
     )];
-    drive(
-        &mut core,
-        &mut clients,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
-    );
     core.begin_shutdown(now);
     assert!(!core.is_shut_down(), "goodbyes are queued");
     let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
@@ -948,22 +929,15 @@ fn first_pair_of_a_reauthenticated_isakmp_sa_waits_for_the_peer_too() {
 
 fn new_pair_carries_outbound_only_after_the_peer_uses_it(ike: u64) {
     let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
-    let mut clients = [Client::new(
+    let mut clients = [Client::up(
         &mut core,
-        now,
+        &mut now,
         "198.51.100.7:4500",
         0x1000,
         1,
         "alice",
         "secret",
     )];
-    drive(
-        &mut core,
-        &mut clients,
-        &mut now,
-        Duration::from_secs(30),
-        all_up,
-    );
     let ip = clients[0].up.unwrap();
     let spi_of = |datagram: &[u8]| u32::from_be_bytes(datagram[..4].try_into().unwrap());
     let to_client = |core: &mut Core| {

@@ -280,6 +280,10 @@ impl Lab {
         limit: Duration,
         mut cond: impl FnMut(&mut Self) -> bool,
     ) -> Duration {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a test that waits for real processes"
+        )]
         let start = Instant::now();
         loop {
             if cond(self) {
