@@ -804,6 +804,81 @@ mod tests {
     }
 
     #[test]
+    fn certificates_load_and_refuse_with_clear_errors() {
+        let fx = |n: &str| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../ike/tests/fixtures"
+            ))
+            .join(n)
+        };
+        let good = CertificatesConfig {
+            ca: vec![fx("ca.pem")],
+            cert: vec![fx("server-rsa.pem"), fx("server-p256.pem")],
+            key: vec![fx("server-rsa.key"), fx("server-p256.key")],
+            crl: vec![fx("inter.crl.pem")],
+        };
+        let c = Config {
+            certificates: good.clone(),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        let certs = c.certificates.load().unwrap().unwrap();
+        assert_eq!(certs.ca_count(), 1);
+        let kinds: Vec<ike::KeyKind> = certs.identities().iter().map(|i| i.kind()).collect();
+        assert_eq!(kinds, [ike::KeyKind::Rsa, ike::KeyKind::EcdsaP256]);
+        assert!(CertificatesConfig::default().load().unwrap().is_none());
+
+        // One path or a list.
+        let t = Config::from_toml(
+            "[certificates]\nca = \"/a.pem\"\ncert = [\"/b.pem\"]\nkey = \"/c.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.certificates.ca, [PathBuf::from("/a.pem")]);
+        assert_eq!(t.certificates.key, [PathBuf::from("/c.pem")]);
+        assert_eq!(t.ike.auth, [IkeAuth::Psk, IkeAuth::Cert]);
+
+        let err = |cc: CertificatesConfig| cc.load().unwrap_err().to_string();
+        let e = err(CertificatesConfig {
+            key: vec![fx("server-p256.key"), fx("server-rsa.key")],
+            ..good.clone()
+        });
+        assert!(
+            e.contains("server-rsa.pem") && e.contains("does not belong"),
+            "{e}"
+        );
+        let e = err(CertificatesConfig {
+            ca: vec![fx("missing.pem")],
+            ..good.clone()
+        });
+        assert!(
+            e.contains("certificates.ca") && e.contains("missing.pem"),
+            "{e}"
+        );
+        let e = err(CertificatesConfig {
+            ca: vec![fx("client-rsa.pem")],
+            ..good.clone()
+        });
+        assert!(e.contains("not a CA"), "{e}");
+
+        let invalid = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(invalid(&|c| c.certificates.cert = vec![fx("x")]).contains("key file"));
+        assert!(
+            invalid(&|c| {
+                c.certificates.cert = vec![fx("x")];
+                c.certificates.key = vec![fx("y")];
+            })
+            .contains("needs certificates.ca")
+        );
+        assert!(invalid(&|c| c.ike.auth.clear()).contains("ike.auth"));
+        assert!(invalid(&|c| c.ike.auth = vec![IkeAuth::Cert]).contains("needs certificates"));
+    }
+
+    #[test]
     fn example_file_documents_exactly_the_defaults() {
         assert_eq!(Config::from_toml(EXAMPLE).unwrap(), Config::default());
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
