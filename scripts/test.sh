@@ -78,4 +78,10 @@ log "interop suite: real strongSwan + xl2tpd + pppd client in qemu against l2tpg
 cargo test -p tests --test interop -- --ignored --test-threads=1 --nocapture --exact "${interop_tests[@]}"
 # ---- end of the interop suite -------------------------------------------------------------
 
+# The container image (issue 9): a static build, an image FROM scratch built with podman
+# (no registry), `l2tpgw connect` through it in network namespaces, SIGTERM. It installs
+# podman, buildah and runc itself; without root it prints SKIPPED.
+log "container image: podman, FROM scratch, connect through it (scripts/container-test.sh)"
+scripts/container-test.sh
+
 log "all tests passed"
