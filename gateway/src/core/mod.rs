@@ -568,6 +568,15 @@ impl Core {
     }
 
     fn on_l2tp_event(&mut self, now: Instant, ev: l2tp::Event) {
+        let span = match &ev {
+            l2tp::Event::TunnelUp { peer, .. } | l2tp::Event::TunnelDown { peer, .. } => {
+                self.peer_span(*peer, None)
+            }
+            l2tp::Event::SessionUp(s) | l2tp::Event::SessionDown { session: s, .. } => {
+                self.peer_span(s.peer, Some(*s))
+            }
+        };
+        let _entered = span.enter();
         match ev {
             l2tp::Event::TunnelUp { peer, tunnel, .. } => {
                 self.tunnels.push(l2tp::TunnelHandle { peer, tunnel });
@@ -635,6 +644,16 @@ impl Core {
         }
     }
 
+    /// The `peer` span of control-plane log lines about `peer` (and `session`): its
+    /// outer address and, once authenticated, the user. Never made per data packet.
+    fn peer_span(&self, peer: l2tp::PeerId, session: Option<l2tp::SessionRef>) -> tracing::Span {
+        let outer = self.peers.get(&peer).map(|p| p.remote);
+        let user = session
+            .and_then(|s| self.sessions.get(&s))
+            .and_then(|s| s.user.as_deref());
+        tracing::info_span!("peer", outer = outer.map(tracing::field::display), user)
+    }
+
     /// Moves a session's frames to the output queue and handles its events. Returns
     /// whether anything happened.
     fn drain_session(&mut self, now: Instant, sref: l2tp::SessionRef) -> bool {
@@ -653,6 +672,8 @@ impl Core {
                 break;
             };
             progress = true;
+            let span = self.peer_span(sref.peer, Some(sref));
+            let _entered = span.enter();
             self.on_ppp_event(now, sref, ev);
         }
         progress
@@ -869,6 +890,15 @@ impl Core {
         }
         while let Some(ev) = self.ike.poll_event() {
             progress = true;
+            let outer = match &ev {
+                ike::Event::IkeSaUp { path, .. }
+                | ike::Event::IkeSaDown { path, .. }
+                | ike::Event::PeerGone { path } => Some(path.remote),
+                ike::Event::ChildSaUp(c) => Some(c.path.remote),
+                _ => None,
+            };
+            let span = tracing::info_span!("peer", outer = outer.map(tracing::field::display));
+            let _entered = span.enter();
             match ev {
                 ike::Event::IkeSaUp { ike, path, .. } => {
                     tracing::info!(peer = %path.remote, "IKE SA up");
