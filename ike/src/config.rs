@@ -231,6 +231,8 @@ pub struct Config {
     pub certificates: Option<Arc<Certificates>>,
     /// The wall clock, for certificate validity (without it certificates are refused).
     pub wall_clock: Option<WallClock>,
+    /// IKE fragmentation (Microsoft/Cisco format): on by default, with its limits.
+    pub fragmentation: crate::fragment::FragmentConfig,
 }
 
 impl Default for Config {
@@ -292,6 +294,7 @@ impl Default for Config {
             auth_by_addr: HashMap::new(),
             certificates: None,
             wall_clock: None,
+            fragmentation: crate::fragment::FragmentConfig::default(),
         }
     }
 }

@@ -9,10 +9,10 @@
 //!
 //! Logs never contain keys; refused proposals are logged at info with the reason.
 //!
+//! [`fragment`] reassembles and sends IKE fragments (the Microsoft/Cisco format).
+//!
 //! Phase 1 authenticates with pre-shared keys or X.509 certificates (RSA and ECDSA
 //! P-256/P-384 signatures, [`phase1::cert`]).
-//!
-//! Not here yet: IKE fragmentation.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -56,6 +56,7 @@ pub mod config;
 pub mod crypto;
 mod endpoint;
 pub mod error;
+pub mod fragment;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod msgs;
@@ -74,6 +75,7 @@ pub use endpoint::{
     Transmit, windows_vendor_ids,
 };
 pub use error::{Error, PeerMisbehaved};
+pub use fragment::{FragmentConfig, FragmentStats};
 pub use msgs::NotifyType;
 pub use phase1::cert::{CertError, Certificates, Identity, KeyKind};
 pub use proposal::Phase1Auth;

@@ -350,6 +350,10 @@ impl Endpoint {
         if self.config.dpd {
             payloads.push(Payload::VendorId(vendor::DPD.to_vec()));
         }
+        // As strongSwan: announced only to peers that announced it.
+        if vendor.fragmentation && self.config.fragmentation.enabled {
+            payloads.push(Payload::VendorId(crate::fragment::vendor_id()));
+        }
         let msg = msgs::Message {
             header: header_for(&sa, ExchangeType::IdentityProtection, 0),
             body: msgs::Body::Plain(payloads),

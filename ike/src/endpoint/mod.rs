@@ -21,6 +21,7 @@ use crate::config::{Config, PskStore};
 use crate::crypto::keys::Phase1Keys;
 use crate::crypto::{CryptoProvider, Secret};
 use crate::error::{Error, PeerMisbehaved};
+use crate::fragment::{self, FragmentMessage, FragmentPeer, FragmentStats, Reassembler};
 use crate::msgs::{
     self, Chain, Cookie, DOI_IPSEC, ExchangeType, Flags, Header, IdPayload, MessageId,
     NotifyPayload, NotifyType, Payload, PayloadType, ProtocolId,
@@ -206,6 +207,8 @@ pub struct Stats {
     pub ike_sas_established: u64,
     /// ESP SA pairs established.
     pub child_sas_established: u64,
+    /// IKE fragmentation, both directions.
+    pub fragments: FragmentStats,
 }
 
 /// The IKEv1 endpoint.
@@ -230,6 +233,11 @@ pub struct Endpoint {
     timers: BTreeSet<(Instant, IkeSaId)>,
     /// The deadline each SA is filed under in `timers`.
     armed: HashMap<IkeSaId, Instant>,
+    /// Received IKE fragments being reassembled (its deadlines join `timers` in
+    /// `poll_timeout`), and the splitting of messages we send.
+    fragments: Reassembler,
+    /// ISAKMP SAs (by cookies) whose peer announced fragmentation.
+    fragment_peers: HashMap<(Cookie, Cookie), FragmentPeer>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -245,6 +253,8 @@ impl Endpoint {
     /// A new endpoint.
     pub fn new(config: Config, psk: Box<dyn PskStore>, rng: Box<dyn SecureRandom>) -> Self {
         Self {
+            fragments: Reassembler::new(config.fragmentation.clone()),
+            fragment_peers: HashMap::new(),
             config,
             psk,
             rng,
@@ -268,7 +278,10 @@ impl Endpoint {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        Stats {
+            fragments: self.fragments.stats(),
+            ..self.stats
+        }
     }
 
     /// Number of ISAKMP SAs (any state).
@@ -303,7 +316,11 @@ impl Endpoint {
     /// refused message.
     pub fn handle_datagram(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
         self.stats.rx += 1;
-        let r = self.dispatch(now, path, data);
+        let r = if fragment::is_fragment(data) {
+            self.handle_fragment(now, path, data)
+        } else {
+            self.dispatch(now, path, data)
+        };
         if let Err(e) = &r {
             tracing::debug!(peer = %path.remote, error = %e, "IKE message refused");
             match e {
@@ -321,6 +338,37 @@ impl Endpoint {
             }
         }
         r
+    }
+
+    /// One IKE fragment: reassembled before anything is decoded, only for an ISAKMP SA
+    /// we have (nothing is buffered for unknown cookies), then handled like a message
+    /// that came whole.
+    fn handle_fragment(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
+        let frag = FragmentMessage::decode(data).inspect_err(|_| self.fragments.note_invalid())?;
+        if !self.config.fragmentation.enabled {
+            return Err(Error::Unsupported("IKE fragmentation is disabled"));
+        }
+        let h = frag.header;
+        if !self.by_cookies.contains_key(&(h.icookie, h.rcookie))
+            && !self.by_cookies.contains_key(&(h.icookie, Cookie::ZERO))
+        {
+            self.fragments.note_unknown_sa();
+            return Err(Error::UnknownSa);
+        }
+        let Some(whole) = self.fragments.insert(now, path, &frag)? else {
+            return Ok(());
+        };
+        let (inner, _) = msgs::split(&whole)?;
+        if inner.icookie != h.icookie
+            || inner.rcookie != h.rcookie
+            || inner.next_payload == fragment::PAYLOAD_TYPE
+        {
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "reassembled message does not match its fragments",
+            )
+            .into());
+        }
+        self.dispatch(now, path, &whole)
     }
 
     fn dispatch(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
@@ -382,6 +430,14 @@ impl Endpoint {
         if sa.dead || (sa.orphaned && sa.children.is_empty()) {
             self.forget(&sa);
         } else {
+            if sa.vendor.fragmentation
+                && !self.fragment_peers.contains_key(&(sa.icookie, sa.rcookie))
+            {
+                let peer = FragmentPeer {
+                    windows: sa.vendor.windows,
+                };
+                self.fragment_peers.insert((sa.icookie, sa.rcookie), peer);
+            }
             self.arm(sa.id, sa.next_timeout());
             self.sas.insert(sa.id, sa);
         }
@@ -406,6 +462,7 @@ impl Endpoint {
         self.by_cookies.remove(&(sa.icookie, sa.rcookie));
         self.by_cookies.remove(&(sa.icookie, Cookie::ZERO));
         self.by_icookie.remove(&(sa.first_path.remote, sa.icookie));
+        self.fragment_peers.remove(&(sa.icookie, sa.rcookie));
         self.sas.remove(&sa.id);
     }
 
@@ -469,18 +526,34 @@ impl Endpoint {
         }
         self.rate
             .retain(|_, (start, _)| now.saturating_duration_since(*start) < Duration::from_secs(2));
+        self.fragments.handle_timeout(now);
     }
 
     /// The next time [`Endpoint::handle_timeout`] must be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(t, _)| t)
+        let sa = self.timers.first().map(|&(t, _)| t);
+        match (sa, self.fragments.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next datagram to send: its bytes are appended to `buf`.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
         let (t, bytes) = self.outbox.pop_front()?;
+        if let Some(frags) = self.fragments_for(&t, &bytes) {
+            let mut frags = frags.into_iter();
+            let first = frags.next()?;
+            let rest: Vec<Vec<u8>> = frags.collect();
+            self.stats.tx += rest.len() as u64;
+            for f in rest.into_iter().rev() {
+                self.outbox.push_front((t, f));
+            }
+            buf.extend_from_slice(&first);
+            return Some(t);
+        }
         buf.extend_from_slice(&bytes);
         Some(t)
     }
@@ -500,6 +573,18 @@ impl Endpoint {
             },
             bytes,
         ));
+    }
+
+    /// The fragments to send instead of `bytes`, when the peer of its ISAKMP SA
+    /// announced fragmentation and it is too large (the rule is in `fragment`). Decided
+    /// when the datagram is polled, so that what an SA learnt while its message was
+    /// built (the peer's vendor IDs in the message that the first large one answers)
+    /// counts; retransmissions pass here too.
+    fn fragments_for(&mut self, t: &Transmit, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let (h, _) = msgs::split(bytes).ok()?;
+        let peer = *self.fragment_peers.get(&(h.icookie, h.rcookie))?;
+        self.fragments
+            .split_outgoing(&t.path, t.non_esp_marker, bytes, peer)
     }
 
     fn alloc_id(&mut self) -> IkeSaId {
@@ -575,7 +660,12 @@ impl Endpoint {
 fn checked_chain(first: PayloadType, data: &[u8]) -> Result<Chain<'_>, Error> {
     let chain = msgs::parse_chain(first, data)?;
     for p in &chain.payloads {
-        if !p.ty.is_known() || matches!(p.ty, PayloadType::Proposal | PayloadType::Transform) {
+        if !p.ty.is_known()
+            || matches!(
+                p.ty,
+                PayloadType::Proposal | PayloadType::Transform | PayloadType::Fragment
+            )
+        {
             return Err(Error::InvalidPayloadType(p.ty));
         }
     }

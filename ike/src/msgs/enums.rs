@@ -42,6 +42,8 @@ wire::open_enum! {
         NatDDraft = 130,
         /// NAT Original Address, draft value.
         NatOaDraft = 131,
+        /// IKE fragment (the Microsoft/Cisco proprietary format; see [`crate::fragment`]).
+        Fragment = 132,
     }
 }
 

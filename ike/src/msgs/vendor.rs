@@ -66,7 +66,13 @@ impl PeerVendor {
         if vid.starts_with(&MS_NT5_ISAKMPOAKLEY) {
             self.windows = true;
         }
-        if vid.starts_with(&FRAGMENTATION) {
+        // Alone (Windows), or with capability flags of which 0x80000000 means Main and
+        // Aggressive Mode (strongSwan's isakmp_vendor.c reads it the same way).
+        if vid == FRAGMENTATION
+            || (vid.len() == 20
+                && vid.starts_with(&FRAGMENTATION)
+                && vid.get(16).is_some_and(|b| b & 0x80 != 0))
+        {
             self.fragmentation = true;
         }
     }
