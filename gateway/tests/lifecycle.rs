@@ -74,11 +74,10 @@ fn rekey_under_ping_loses_nothing() {
         "{after}"
     );
     assert!(counters["ike_sas_up"].as_u64().unwrap() >= 2, "{after}");
-    // Expired pairs are gone: at most the current pair and one being replaced.
-    assert!(
-        counters["esp_inbound_sas"].as_u64().unwrap() <= 2,
-        "{after}"
-    );
+    // Expired pairs are gone: the first (10 s) and the second (about 19 s) at least.
+    let alive = counters["esp_inbound_sas"].as_u64().unwrap();
+    let installed = counters["sa_pairs_installed"].as_u64().unwrap();
+    assert!(alive + 2 <= installed, "{after}");
     assert_eq!(counters["sessions_started"], 1, "{after}");
     lab.assert_running();
     let _ = client;
