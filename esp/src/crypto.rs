@@ -5,11 +5,7 @@
 //! and never allocates.
 
 use aes::Aes128;
-use cbc::cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
-    KeyInit,
-};
-use des::TdesEde3;
+use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use hmac::Hmac;
 use md5::Md5;
 use sha1::Sha1;
@@ -18,20 +14,15 @@ use subtle::ConstantTimeEq;
 
 use crate::{Encryption, Integrity, SaParams};
 
-/// A CBC block cipher with its key schedule.
-///
-/// AES runs on aws-lc-rs (AWS-LC's AES-NI assembly), which measured faster than
-/// RustCrypto `aes` + `cbc` here in both directions (see the crate README); 3DES, which
-/// aws-lc-rs does not offer for CBC, on RustCrypto `des`. aws-lc-rs wipes its AES key
-/// schedules on drop.
-pub(crate) enum CbcCipher {
-    Aes(Box<AesCbc>),
-    TripleDes(Box<TdesEde3>),
-}
-
-/// Both AES-CBC key schedules (an SA direction uses one; building both costs only
+/// A CBC block cipher with its key schedules, on aws-lc-rs (AWS-LC's AES-NI assembly
+/// for AES, its table-driven C for 3DES). Both measured faster here than RustCrypto
+/// `aes` + `cbc` (AES-128 1400 bytes: encrypt 1.25 vs 1.43 µs, decrypt 0.18 vs 0.21 µs)
+/// and `des` (about 2.5×); see the crate README. aws-lc-rs wipes its key schedules on
+/// drop. Both directions are keyed (an SA direction uses one; the other costs only
 /// set-up time).
-pub(crate) struct AesCbc {
+pub(crate) struct CbcCipher(Box<CbcKeys>);
+
+struct CbcKeys {
     enc: aws_lc_rs::cipher::EncryptingKey,
     dec: aws_lc_rs::cipher::DecryptingKey,
 }
@@ -40,95 +31,60 @@ pub(crate) struct AesCbc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LengthError;
 
-fn cbc_encrypt<C: BlockCipherEncrypt>(
-    cipher: &C,
-    iv: &[u8],
-    data: &mut [u8],
-) -> Result<(), LengthError> {
-    let iv = Array::try_from(iv).map_err(|_| LengthError)?;
-    let mut mode = cbc::Encryptor::<&C>::inner_iv_init(cipher, &iv);
-    let (blocks, rest) = Array::slice_as_chunks_mut(data);
-    if !rest.is_empty() {
-        return Err(LengthError);
-    }
-    mode.encrypt_blocks(blocks);
-    Ok(())
+macro_rules! cbc_context {
+    ($context:ident, $iv:expr) => {{
+        use aws_lc_rs::cipher::$context;
+        use aws_lc_rs::iv::FixedLength;
+        let iv: &[u8] = $iv;
+        match iv.len() {
+            16 => $context::Iv128(FixedLength::try_from(iv).map_err(|_| LengthError)?),
+            8 => $context::Iv64(FixedLength::try_from(iv).map_err(|_| LengthError)?),
+            _ => return Err(LengthError),
+        }
+    }};
 }
 
-fn cbc_decrypt<C: BlockCipherDecrypt>(
-    cipher: &C,
-    iv: &[u8],
-    data: &mut [u8],
-) -> Result<(), LengthError> {
-    let iv = Array::try_from(iv).map_err(|_| LengthError)?;
-    let mut mode = cbc::Decryptor::<&C>::inner_iv_init(cipher, &iv);
-    let (blocks, rest) = Array::slice_as_chunks_mut(data);
-    if !rest.is_empty() {
-        return Err(LengthError);
-    }
-    mode.decrypt_blocks(blocks);
-    Ok(())
-}
-
-impl AesCbc {
-    fn new(alg: &'static aws_lc_rs::cipher::Algorithm, key: &[u8]) -> Option<Self> {
-        use aws_lc_rs::cipher::{DecryptingKey, EncryptingKey, UnboundCipherKey};
-        Some(Self {
+impl CbcCipher {
+    fn new(enc: Encryption, key: &[u8]) -> Option<Self> {
+        use aws_lc_rs::cipher::{
+            AES_128, AES_192, AES_256, DecryptingKey, EncryptingKey, UnboundCipherKey,
+        };
+        #[allow(
+            deprecated,
+            reason = "3DES is deprecated in aws-lc-rs; ESP still offers it for old clients \
+                      when the configuration enables it"
+        )]
+        let alg = match enc {
+            Encryption::AesCbc128 => &AES_128,
+            Encryption::AesCbc192 => &AES_192,
+            Encryption::AesCbc256 => &AES_256,
+            Encryption::TripleDesCbc => &aws_lc_rs::cipher::DES_EDE3_FOR_LEGACY_USE_ONLY,
+            Encryption::AesGcm16_128 | Encryption::AesGcm16_256 => return None,
+        };
+        Some(Self(Box::new(CbcKeys {
             enc: EncryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
             dec: DecryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
-        })
+        })))
     }
 
-    fn iv(iv: &[u8]) -> Result<aws_lc_rs::iv::FixedLength<16>, LengthError> {
-        aws_lc_rs::iv::FixedLength::try_from(iv).map_err(|_| LengthError)
-    }
-
-    fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        let context = aws_lc_rs::cipher::EncryptionContext::Iv128(Self::iv(iv)?);
-        self.enc
+    /// Encrypts `data` (a whole number of blocks) in place, chaining from `iv`.
+    pub(crate) fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
+        let context = cbc_context!(EncryptionContext, iv);
+        self.0
+            .enc
             .less_safe_encrypt(data, context)
             .map(|_| ())
             .map_err(|_| LengthError)
     }
 
-    fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        let context = aws_lc_rs::cipher::DecryptionContext::Iv128(Self::iv(iv)?);
-        self.dec
+    /// Decrypts `data` (a whole number of blocks) in place, chaining from `iv`.
+    pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
+        let context = cbc_context!(DecryptionContext, iv);
+        self.0
+            .dec
             .decrypt(data, context)
             .map(|_| ())
             .map_err(|_| LengthError)
-    }
-}
-
-impl CbcCipher {
-    fn new(enc: Encryption, key: &[u8]) -> Option<Self> {
-        use aws_lc_rs::cipher::{AES_128, AES_192, AES_256};
-        let aes = |alg| AesCbc::new(alg, key).map(|k| Self::Aes(Box::new(k)));
-        match enc {
-            Encryption::AesCbc128 if key.len() == 16 => aes(&AES_128),
-            Encryption::AesCbc192 if key.len() == 24 => aes(&AES_192),
-            Encryption::AesCbc256 if key.len() == 32 => aes(&AES_256),
-            Encryption::TripleDesCbc => Some(Self::TripleDes(Box::new(
-                TdesEde3::new_from_slice(key).ok()?,
-            ))),
-            _ => None,
-        }
-    }
-
-    /// Encrypts `data` (a whole number of blocks) in place, chaining from `iv`.
-    pub(crate) fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        match self {
-            Self::Aes(c) => c.encrypt(iv, data),
-            Self::TripleDes(c) => cbc_encrypt(&**c, iv, data),
-        }
-    }
-
-    /// Decrypts `data` (a whole number of blocks) in place, chaining from `iv`.
-    pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        match self {
-            Self::Aes(c) => c.decrypt(iv, data),
-            Self::TripleDes(c) => cbc_decrypt(&**c, iv, data),
-        }
     }
 }
 
