@@ -54,6 +54,59 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Show the sessions and counters of the running gateway.
     Status(StatusArgs),
+    /// Make certificates: a CA, server and client certificates (PEM, PKCS#12).
+    Pki(PkiArgs),
+}
+
+/// `l2tpgw pki`.
+#[derive(Debug, clap::Args)]
+pub struct PkiArgs {
+    /// What to make.
+    #[command(subcommand)]
+    pub command: PkiCommand,
+    /// Directory of the CA and the files written.
+    #[arg(long, value_name = "DIR", default_value = "pki", global = true)]
+    pub dir: PathBuf,
+    /// Key type of the new key.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub key_type: crate::pki::KeyType,
+    /// Validity in days [default: 3650 for the CA, 825 otherwise].
+    #[arg(long, global = true)]
+    pub days: Option<u32>,
+    /// Replace existing files.
+    #[arg(long, global = true)]
+    pub force: bool,
+}
+
+/// The `pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// A CA (ca.pem, ca.key.pem): make it first.
+    Ca {
+        /// The CA's common name.
+        #[arg(long, default_value = "l2tpgw CA")]
+        name: String,
+    },
+    /// A server certificate (NAME.pem, NAME.key.pem) for the gateway's DNS name or
+    /// address, with the serverAuth and IKE intermediate EKUs.
+    Server {
+        /// The name clients connect to (a DNS name or an IP address).
+        #[arg(long)]
+        name: String,
+    },
+    /// A client certificate (NAME.pem, NAME.key.pem, NAME.p12).
+    Client {
+        /// The client's name (common name and subjectAltName).
+        #[arg(long)]
+        name: String,
+        /// Password of the PKCS#12 file (generated and printed when not given).
+        #[arg(long)]
+        password: Option<String>,
+        /// Write the PKCS#12 file with 3DES and an HMAC-SHA1 MAC (Windows before 10
+        /// 1709, older macOS/iOS) instead of AES-256 and HMAC-SHA256.
+        #[arg(long)]
+        legacy_p12: bool,
+    },
 }
 
 /// `l2tpgw serve`.

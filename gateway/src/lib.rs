@@ -8,7 +8,8 @@
 //!   the metrics endpoint.
 //! * [`config`], [`users`], [`pool`] and [`secret`] hold the configuration, the users
 //!   file, the address pool and secret handling; [`cli`] the command line; [`status`] the
-//!   status report and its table, JSON and Prometheus forms.
+//!   status report and its table, JSON and Prometheus forms; [`pki`] the certificates of
+//!   `l2tpgw pki`.
 
 pub mod cli;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod core;
 pub mod driver;
 pub mod io;
 pub mod logging;
+pub mod pki;
 pub mod pool;
 pub mod secret;
 pub mod status;

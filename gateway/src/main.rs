@@ -1,4 +1,4 @@
-//! The `l2tpgw` binary: `serve`, `connect` and `status`.
+//! The `l2tpgw` binary: `serve`, `connect`, `status` and `pki`.
 
 use std::process::ExitCode;
 
@@ -31,6 +31,56 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Connect(args) => runtime.block_on(connect(&args)),
         Command::Status(args) => runtime.block_on(status(&args)),
+        Command::Pki(args) => pki(&args),
+    }
+}
+
+/// `l2tpgw pki`: writes the files and names them (and a generated PKCS#12 password).
+fn pki(args: &gateway::cli::PkiArgs) -> ExitCode {
+    use gateway::cli::PkiCommand;
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "certificate validity starts now; the CLI reads the wall clock"
+    )]
+    let now = std::time::SystemTime::now();
+    let days = args.days.unwrap_or(match args.command {
+        PkiCommand::Ca { .. } => 3650,
+        _ => 825,
+    });
+    let opts = gateway::pki::Options {
+        dir: args.dir.clone(),
+        key_type: args.key_type,
+        days,
+        force: args.force,
+        now,
+    };
+    let result = match &args.command {
+        PkiCommand::Ca { name } => gateway::pki::create_ca(&opts, name),
+        PkiCommand::Server { name } => gateway::pki::create_server(&opts, name),
+        PkiCommand::Client {
+            name,
+            password,
+            legacy_p12,
+        } => gateway::pki::create_client(&opts, name, password.as_deref(), *legacy_p12).map(
+            |c| {
+                if let Some(p) = &c.generated_password {
+                    println!("PKCS#12 password (shown once): {}", p.as_str());
+                }
+                c.files
+            },
+        ),
+    };
+    match result {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("l2tpgw pki: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
