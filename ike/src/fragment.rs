@@ -33,10 +33,12 @@
 //!   (`ike_sa.c: generate_message_fragmented`, with `fragmentation = yes`): fragment when
 //!   the peer announced support and the datagram would exceed
 //!   [`FragmentConfig::fragment_size`]; for Windows peers only messages that carry a
-//!   CERT, since Windows accepts fragments only when it expects certificates. Our only
-//!   messages that can carry a CERT are the encrypted Main Mode messages 5 and 6 and the
-//!   Aggressive Mode messages, so for Windows those are the ones fragmented.
-//!   Every fragment carries fragment ID 1, as strongSwan and libreswan send.
+//!   CERT (strongSwan found that Windows 7 and 8 accept fragments only when they expect
+//!   certificates). Our only messages that can carry a CERT are the encrypted Main Mode
+//!   messages 5 and 6 and the Aggressive Mode messages, so for Windows those are the ones
+//!   fragmented. Every fragment carries fragment ID 1, as strongSwan and libreswan send.
+//!   The decision is taken when a datagram is polled, so retransmissions are fragmented
+//!   the same way.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
