@@ -61,14 +61,12 @@ fn pki(args: &gateway::cli::PkiArgs) -> ExitCode {
             name,
             password,
             legacy_p12,
-        } => gateway::pki::create_client(&opts, name, password.as_deref(), *legacy_p12).map(
-            |c| {
-                if let Some(p) = &c.generated_password {
-                    println!("PKCS#12 password (shown once): {}", p.as_str());
-                }
-                c.files
-            },
-        ),
+        } => gateway::pki::create_client(&opts, name, password.as_deref(), *legacy_p12).map(|c| {
+            if let Some(p) = &c.generated_password {
+                println!("PKCS#12 password (shown once): {}", p.as_str());
+            }
+            c.files
+        }),
     };
     match result {
         Ok(files) => {
