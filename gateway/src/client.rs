@@ -163,7 +163,9 @@ pub struct ClientCore {
     /// does the same: `quick_mode.c` installs both SAs when it processes QM2). Old
     /// pairs stay for the packets the server sent before it switched over.
     pairs: Vec<ClientPair>,
-    /// IKE's current path (ports as IKE sees them).
+    /// The path ESP takes (ports as IKE sees them): the newest SA pair's. IKE messages
+    /// go on their own exchange's path, which differs while a Main Mode rekey starts
+    /// over on port 500: data must not follow it there.
     path: ike::Path,
     ike_sa: ike::IkeSaId,
     tunnel: Option<l2tp::TunnelHandle>,
@@ -339,13 +341,16 @@ impl ClientCore {
                     break;
                 };
                 progress = true;
-                self.path = t.path;
                 let mut bytes = Vec::with_capacity(self.scratch.len() + 4);
                 if t.non_esp_marker {
                     bytes.extend_from_slice(&esp::nat_t::NON_ESP_MARKER);
                 }
                 bytes.extend_from_slice(&self.scratch);
-                self.pending.push_back((self.to_server(), bytes));
+                let to = Output::Udp {
+                    local: self.real_local(t.path.local),
+                    remote: t.path.remote,
+                };
+                self.pending.push_back((to, bytes));
             }
             while let Some(ev) = self.ike.poll_event() {
                 progress = true;
@@ -1181,5 +1186,80 @@ mod tests {
             );
             assert_eq!(client.reached(), Some(Ipv4Addr::new(10, 77, 0, 2)), "{p:?}");
         }
+    }
+
+    /// A Main Mode rekey starts over on port 500 while ESP stays on the NAT-T path:
+    /// data sent between its first message and its end still goes to the server's
+    /// NAT-T port (it once followed the IKE messages to port 500, where the server
+    /// refused it as a malformed IKE message: one lost ping per Main Mode rekey).
+    #[test]
+    fn data_stays_on_the_esp_path_while_main_mode_rekeys() {
+        let mut profile = ike::Profile::linux();
+        set_lifetimes(
+            &mut profile,
+            Some(Duration::from_secs(100)),
+            Some(Duration::from_secs(1000)),
+        );
+        let (mut server, mut client, mut now) = pair_with(false, "secret", profile);
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |c| matches!(c.state(), ClientState::Up { .. }),
+        );
+        let (ike_socket, nat_t_socket) = (client.config.local_ike, client.config.local_nat_t);
+        let first_ike = client.ike_sa;
+        // Run the clocks, delivering everything, until the client sends from its IKE
+        // (port 500) socket again: the rekey's first Main Mode message, held back.
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        let held = 'found: loop {
+            while let Some(out) = client.poll_output(&mut buf) {
+                let Output::Udp { local, remote } = out else {
+                    panic!("client control to TUN")
+                };
+                let d = buf.payload().to_vec();
+                buf.reset(TUN_HEADROOM);
+                if local == ike_socket {
+                    break 'found (local, remote, d);
+                }
+                let mut d = d;
+                assert!(server.handle_udp(now, remote, local, &mut d).is_none());
+            }
+            while let Some(out) = server.poll_output(&mut buf) {
+                let Output::Udp { local, remote } = out else {
+                    panic!("server control to TUN")
+                };
+                let mut d = buf.payload().to_vec();
+                buf.reset(TUN_HEADROOM);
+                assert!(client.handle_udp(now, remote, local, &mut d).is_none());
+            }
+            let next = [client.poll_timeout(), server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer");
+            assert!(next < now + Duration::from_secs(100), "no Main Mode rekey");
+            now = next.max(now);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        };
+        assert_eq!(held.1.port(), 500, "Main Mode starts on port 500");
+        // Data now still goes from the NAT-T socket to port 4500, and arrives.
+        let data = client_sends(&mut client, now, 7);
+        assert_eq!((data.0, data.1.port()), (nat_t_socket, 4500));
+        assert_eq!(server_receives(&mut server, now, data), Some(7));
+        // The rekey completes; data keeps flowing on the new pair.
+        let (local, remote, mut d) = held;
+        assert!(server.handle_udp(now, remote, local, &mut d).is_none());
+        let until = now + Duration::from_secs(5);
+        pump_until(&mut server, &mut client, &mut now, until);
+        assert_ne!(client.ike_sa, first_ike, "the Main Mode rekey completed");
+        let data = client_sends(&mut client, now, 8);
+        assert_eq!(
+            esp::nat_t::spi(&data.2).unwrap(),
+            client.pairs.last().unwrap().outbound.spi()
+        );
+        assert_eq!(server_receives(&mut server, now, data), Some(8));
     }
 }

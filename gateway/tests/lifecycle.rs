@@ -44,23 +44,27 @@ fn rekey_under_ping_loses_nothing() {
         &[
             "ping",
             "-n",
-            "-q",
+            "-D",
+            "-O",
             "-c",
             "250",
             "-i",
             "0.1",
             "-W",
-            "2",
+            "3",
             "10.77.0.1",
         ],
     );
     let (sent, received) = Lab::ping_counts(&out);
-    assert_eq!(
-        (sent, received),
-        (250, 250),
-        "replies lost across rekeys: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    if (sent, received) != (250, 250) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lost: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("no answer") || l.contains("packets transmitted"))
+            .collect();
+        let report = lab.status(&s, &socket);
+        panic!("replies lost across rekeys: {lost:#?}\nstatus: {report}");
+    }
 
     let after = lab.status(&s, &socket);
     let sessions = after["sessions"].as_array().unwrap();
@@ -170,20 +174,34 @@ fn two_clients_behind_one_masquerading_nat() {
 /// its pool address and its SAs are released.
 #[test]
 fn a_killed_client_is_cleaned_up_by_liveness_timers() {
-    let Some(mut lab) = Lab::new(
+    killed_client(
         "a_killed_client_is_cleaned_up_by_liveness_timers",
-        &["ping"],
-    ) else {
+        "[ike]\ndpd_interval_secs = 1\n[ppp]\nlcp_echo_interval_secs = 1\nlcp_echo_failures = 3\n[l2tp]\nhello_interval_secs = 2\n",
+    );
+}
+
+/// The same without DPD (Windows announces none): LCP echo and L2TP HELLO alone must
+/// release everything, the IPsec SAs too. Known gap: LCP echo ends the PPP session
+/// (route and address released) within seconds, but the L2TP tunnel waits for HELLO's
+/// retransmissions (about 25 s) and the peer's ISAKMP and ESP SAs stay until their
+/// lifetimes end, since nothing deletes them when the peer's last tunnel goes down.
+#[test]
+#[ignore = "known gap: IPsec SAs of a dead peer without DPD outlive its L2TP tunnel"]
+fn a_killed_client_without_dpd_is_cleaned_up() {
+    killed_client(
+        "a_killed_client_without_dpd_is_cleaned_up",
+        "[ike]\ndpd_interval_secs = 0\n[ppp]\nlcp_echo_interval_secs = 1\nlcp_echo_failures = 3\n[l2tp]\nhello_interval_secs = 2\n",
+    );
+}
+
+fn killed_client(test: &'static str, config: &str) {
+    let Some(mut lab) = Lab::new(test, &["ping"]) else {
         return;
     };
     let s = lab.namespace("s");
     let c = lab.namespace("c");
     lab.link(&s, "192.0.2.1/24", &c, "192.0.2.2/24");
-    let socket = lab.serve(
-        &s,
-        "192.0.2.1",
-        "[ike]\ndpd_interval_secs = 1\n[ppp]\nlcp_echo_interval_secs = 1\nlcp_echo_failures = 3\n[l2tp]\nhello_interval_secs = 2\n",
-    );
+    let socket = lab.serve(&s, "192.0.2.1", config);
     let client = lab.connect("client", &c, "192.0.2.1", "alice", &[]);
     assert_eq!(lab.wait_client_up(&c), "10.77.0.2");
     assert!(
@@ -206,13 +224,19 @@ fn a_killed_client_is_cleaned_up_by_liveness_timers() {
     lab.expect_exit(client);
     lab.signal(client, Signal::SIGKILL);
     let _ = lab.proc(client).child.wait();
+    let mut last = serde_json::Value::Null;
     let took = lab.wait_for("the session's cleanup", Duration::from_secs(30), |lab| {
         let r = lab.status(&s, &socket);
-        r["sessions"].as_array().is_some_and(Vec::is_empty)
+        let clean = r["sessions"].as_array().is_some_and(Vec::is_empty)
             && r["counters"]["pool_in_use"] == 0
             && r["counters"]["peers"] == 0
             && r["counters"]["esp_inbound_sas"] == 0
-            && r["counters"]["l2tp_tunnels"] == 0
+            && r["counters"]["l2tp_tunnels"] == 0;
+        if !clean && r != last {
+            eprintln!("{test}: not clean yet: {r}");
+        }
+        last = r;
+        clean
     });
     eprintln!("a killed client was cleaned up {took:?} after SIGKILL");
     // Its route is gone: a packet for its old address is dropped for want of one.
