@@ -16,8 +16,9 @@ use nix::sys::signal::Signal;
 
 /// ESP lifetime 10 s (Quick Mode rekeys at about 9 s, the old pair expires at 10 s) and
 /// ISAKMP lifetime 20 s (Main Mode redone at about 18 s, the old ISAKMP SA expires at
-/// 20 s), while the client pings the gateway's inner address every 100 ms for 25 s:
-/// every request gets its reply, and the status shows new SAs.
+/// 20 s), while the client pings the gateway's inner address every 2 ms for 25 s (so
+/// replies are in flight at every rekey): every request gets its reply, and the status
+/// shows new SAs.
 #[test]
 fn rekey_under_ping_loses_nothing() {
     let Some(mut lab) = Lab::new("rekey_under_ping_loses_nothing", &["ping"]) else {
@@ -47,16 +48,16 @@ fn rekey_under_ping_loses_nothing() {
             "-D",
             "-O",
             "-c",
-            "250",
+            "12500",
             "-i",
-            "0.1",
+            "0.002",
             "-W",
             "3",
             "10.77.0.1",
         ],
     );
     let (sent, received) = Lab::ping_counts(&out);
-    if (sent, received) != (250, 250) {
+    if (sent, received) != (12500, 12500) {
         let text = String::from_utf8_lossy(&out.stdout);
         let lost: Vec<&str> = text
             .lines()
