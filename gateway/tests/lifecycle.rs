@@ -158,6 +158,10 @@ fn two_clients_behind_one_masquerading_nat() {
     );
     assert_ne!(outer[0], outer[1], "the NAT kept them apart by port");
     for s in sessions {
+        assert_eq!(
+            s["esp"]["udp_encapsulated"], true,
+            "NAT-T on 4500: {report}"
+        );
         assert!(s["packets_in"].as_u64().unwrap() >= 30, "{report}");
         assert!(s["packets_out"].as_u64().unwrap() >= 30, "{report}");
     }
