@@ -291,6 +291,31 @@ fn bench_raw(c: &mut Criterion) {
         m.update(&buf);
         black_box(m.sign());
     });
+    // SHA-2 HMACs: RustCrypto (SHA-NI for SHA-256; SHA-512 has no hardware support
+    // here) against aws-lc-rs.
+    let mac256 = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[9; 32]).unwrap();
+    run("hmacsha256-rustcrypto", &mut || {
+        let mut m = mac256.clone();
+        m.update(&buf);
+        black_box(m.finalize());
+    });
+    let mac512 = hmac::Hmac::<sha2::Sha512>::new_from_slice(&[9; 64]).unwrap();
+    run("hmacsha512-rustcrypto", &mut || {
+        let mut m = mac512.clone();
+        m.update(&buf);
+        black_box(m.finalize());
+    });
+    for (name, alg) in [
+        ("hmacsha256-awslc", aws_lc_rs::hmac::HMAC_SHA256),
+        ("hmacsha512-awslc", aws_lc_rs::hmac::HMAC_SHA512),
+    ] {
+        let key = aws_lc_rs::hmac::Key::new(alg, &[9; 32]);
+        run(name, &mut || {
+            let mut m = aws_lc_rs::hmac::Context::with_key(&key);
+            m.update(&buf);
+            black_box(m.sign());
+        });
+    }
     let ringkey = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[9; 20]);
     run("hmacsha1-ring", &mut || {
         let mut m = ring::hmac::Context::with_key(&ringkey);
