@@ -19,6 +19,7 @@ const EVENTS: &[&str] = &[
     "sessions_ended",
     "sessions_replaced",
     "auth_failures",
+    "dead_peers_released",
 ];
 
 impl Counters {

@@ -590,6 +590,11 @@ impl Core {
                 self.tunnels
                     .retain(|t| !(t.peer == peer && t.tunnel == tunnel));
                 tracing::debug!(?peer, ?tunnel, ?reason, "L2TP tunnel down");
+                if reason == l2tp::TunnelDownReason::Timeout
+                    && !self.tunnels.iter().any(|t| t.peer == peer)
+                {
+                    self.release_dead_peer(peer);
+                }
             }
             l2tp::Event::SessionUp(sref) => self.start_session(now, sref),
             l2tp::Event::SessionDown { session, result } => {
@@ -597,6 +602,29 @@ impl Core {
                 self.end_session(session);
             }
         }
+    }
+
+    /// The peer's last L2TP tunnel went unanswered through every retransmission: the
+    /// client is gone. Its IPsec SAs go too (DELETEs sent for the record), rather than
+    /// living on to their lifetimes, which are hours for a peer without DPD (Windows
+    /// announces none). A tunnel closed by StopCCN keeps them: xl2tpd redials over the
+    /// same SAs, and Windows deletes them itself.
+    fn release_dead_peer(&mut self, peer: l2tp::PeerId) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let ike = ike::IkeSaId(p.ike);
+        let spis: Vec<esp::Spi> = p.inbound_spis().collect();
+        tracing::debug!(?peer, "L2TP peer timed out: deleting its IPsec SAs");
+        self.counters.bump("dead_peers_released");
+        for spi in spis {
+            // Pairs without a live ISAKMP SA (or installed directly) go at once; the rest
+            // through IKE's ChildSaDown.
+            if !self.ike.delete_child_sa(spi) {
+                self.forget_sa_pair(spi);
+            }
+        }
+        self.ike.close(ike);
     }
 
     fn start_session(&mut self, now: Instant, sref: l2tp::SessionRef) {

@@ -99,6 +99,11 @@ impl Peer {
         self.pairs.get_mut(index).map(|p| &mut p.outbound)
     }
 
+    /// Our SPIs of every installed pair, oldest first.
+    pub(super) fn inbound_spis(&self) -> impl Iterator<Item = esp::Spi> + '_ {
+        self.pairs.iter().map(|p| p.inbound_spi)
+    }
+
     /// The newest pair, for status.
     pub(super) fn newest(&self) -> Option<&PairState> {
         self.pairs.last()

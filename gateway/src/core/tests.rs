@@ -1090,3 +1090,36 @@ fn dpd_interval_and_nat_t_port_reach_ike() {
     let port = cc(&|c| c.nat_t_port = 14_500);
     assert_eq!((port.nat_t_port, port.ike.nat_t_port), (14_500, 14_500));
 }
+
+#[test]
+fn a_silent_peer_loses_its_ipsec_sas_when_its_last_tunnel_times_out() {
+    // A client that vanished without goodbye and without DPD (Windows announces none):
+    // LCP echo ends its session, the unanswered HELLO ends its tunnel, and then its SA
+    // pairs must go too instead of living on to their lifetimes.
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    Client::up(
+        &mut core,
+        &mut now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    );
+    assert_eq!(core.status(now).counters["peers"], 1);
+    let end = now + Duration::from_secs(1800);
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    while core.status(now).counters["peers"] != 0 {
+        // The client hears nothing and says nothing.
+        while core.poll_output(&mut buf).is_some() {
+            buf.reset(TUN_HEADROOM);
+        }
+        now = core.poll_timeout().expect("a timer while the peer is held");
+        assert!(now < end, "the dead peer is still held after 30 minutes");
+        core.handle_timeout(now);
+    }
+    let counters = core.status(now).counters;
+    assert_eq!(counters["dead_peers_released"], 1, "{counters:?}");
+    assert_eq!(core.session_count(), 0);
+    assert_eq!(core.pool().in_use(), 0);
+}
