@@ -1163,6 +1163,30 @@ impl Engine for Core {
             "ike_child_sas_established".into(),
             ike.child_sas_established,
         );
+        // IKE fragmentation: refusals as drops, the rest as events.
+        let f = ike.fragments;
+        for (name, v) in [
+            ("ike_fragments_invalid", f.invalid),
+            ("ike_fragments_unknown_sa", f.unknown_sa),
+            ("ike_fragments_too_many", f.too_many_fragments),
+            ("ike_fragments_too_large", f.too_large),
+            (
+                "ike_fragments_too_many_reassemblies",
+                f.too_many_reassemblies,
+            ),
+            ("ike_fragments_timed_out", f.timed_out),
+            ("ike_fragments_duplicate", f.duplicates),
+        ] {
+            counters.insert(format!("dropped.{name}"), v);
+        }
+        for (name, v) in [
+            ("ike_fragments_received", f.received),
+            ("ike_fragments_reassembled", f.reassembled),
+            ("ike_messages_fragmented", f.messages_fragmented),
+            ("ike_fragments_sent", f.sent),
+        ] {
+            counters.insert(name.into(), v);
+        }
         counters.insert("esp_inbound_sas".into(), self.inbound.len() as u64);
         counters.insert("l2tp_tunnels".into(), self.l2tp.tunnel_count() as u64);
         counters.insert("pool_in_use".into(), u64::from(self.config.pool.in_use()));
