@@ -94,6 +94,20 @@ pub(super) fn id_bytes(id: &IdPayload) -> Vec<u8> {
     b
 }
 
+/// The keys HASH_I/HASH_R are made with: for the ECDSA methods HMAC with the method's
+/// hash (SHA-256/384/512) keyed with SKEYID, as RFC 4754 and strongSwan
+/// (`keymat_v1.c`: `prf_auth`) do; otherwise the negotiated PRF.
+fn hash_keys(k: &Phase1Keys, auth: Phase1Auth) -> Phase1Keys {
+    let mut k = k.clone();
+    k.hash = match auth {
+        Phase1Auth::EcdsaP256 => HashAlg::Sha256,
+        Phase1Auth::EcdsaP384 => HashAlg::Sha384,
+        Phase1Auth::EcdsaP521 => HashAlg::Sha512,
+        Phase1Auth::Psk | Phase1Auth::Rsa => k.hash,
+    };
+    k
+}
+
 /// Our CERTREQ payloads: one per trusted CA, naming its DN.
 fn certreq_payloads(certs: Option<&Certificates>) -> Vec<Payload> {
     certs
@@ -541,7 +555,7 @@ impl Endpoint {
                 cky_r: &sa.rcookie.0,
                 sai_b: &st.sai_b,
             };
-            let expected = auth::hash_i(p, &st.keys, &input, idii);
+            let expected = auth::hash_i(p, &hash_keys(&st.keys, st.suite.auth), &input, idii);
             let proof = if signatures {
                 let (proof, peer) =
                     verify_signed(&self.config, now, &chain, st.suite.auth, idii, &expected)?;
@@ -598,7 +612,7 @@ impl Endpoint {
             let certs = self.config.certificates.clone();
             let identity = identity_for(certs.as_deref(), st.suite.auth)?;
             signed_payloads(identity, &sa.peer_certreqs, &mut self.rng, |idir_b| {
-                auth::hash_r(p, &st.keys, &input, idir_b)
+                auth::hash_r(p, &hash_keys(&st.keys, st.suite.auth), &input, idir_b)
             })?
         } else {
             let me = our_id(&path);
@@ -872,7 +886,7 @@ impl Endpoint {
             let certs = self.config.certificates.clone();
             let identity = identity_for(certs.as_deref(), st.suite.auth)?;
             signed_payloads(identity, &sa.peer_certreqs, &mut self.rng, |idii_b| {
-                auth::hash_i(p, &k, &input, idii_b)
+                auth::hash_i(p, &hash_keys(&k, st.suite.auth), &input, idii_b)
             })?
         } else {
             let me = our_id(&sa.path);
@@ -933,7 +947,7 @@ impl Endpoint {
             cky_r: &sa.rcookie.0,
             sai_b: &st.sai_b,
         };
-        let expected = auth::hash_r(p, &st.keys, &input, idir);
+        let expected = auth::hash_r(p, &hash_keys(&st.keys, st.suite.auth), &input, idir);
         let proof = if st.suite.auth.is_signature() {
             match verify_signed(&self.config, now, &chain, st.suite.auth, idir, &expected) {
                 Ok((proof, peer)) => {
