@@ -790,3 +790,79 @@ fn the_interop_suite_reads_its_recipe() {
     assert_eq!(tests::interop::guest::recipe_key().expect("key").len(), 16);
     let _ = now();
 }
+
+/// Scenario 8: machine certificates. Two guests, one with an RSA-2048 and one with an
+/// ECDSA P-256 client certificate (issued by the P-384 intermediate of ike's test PKI),
+/// authenticate IKE to a gateway that has an RSA and an ECDSA certificate, trusts the root
+/// and the intermediate, and allows only certificates (`ike.auth = ["cert"]`); then PPP, ping and status as in scenario 1.
+#[test]
+#[ignore = "boots qemu guests against l2tpgw serve; run by scripts/test.sh"]
+fn scenario_8_rsa_and_ecdsa_client_certificates() {
+    use tests::interop::client::ClientCert;
+    let test = "scenario_8_rsa_and_ecdsa_client_certificates";
+    let fixtures = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ike/tests/fixtures"
+    ));
+    let read = |n: &str| std::fs::read_to_string(fixtures.join(n)).expect("ike fixture");
+    // strongSwan's ipsec.secrets loads the traditional key forms.
+    let traditional = |n: &str| {
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-traditional", "-in"])
+            .arg(fixtures.join(n))
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
+            _ => None,
+        }
+    };
+    let (Some(rsa_key), Some(ec_key)) = (
+        traditional("client-rsa.key"),
+        traditional("client-p256.key"),
+    ) else {
+        skip(
+            test,
+            &Skip("openssl is needed to convert the client keys".into()),
+        );
+        return;
+    };
+    let client = |cert: &str, key: String, ecdsa: bool| {
+        let mut c = client_with("aes256-sha1-modp2048!", "aes256-sha1!", PppAuth::MsChapV2);
+        c.cert = Some(ClientCert {
+            cert: read(cert),
+            key,
+            ecdsa,
+            ca: read("ca.pem"),
+        });
+        c
+    };
+    // The gateway's certificate files carry the intermediate after the leaf.
+    let run_dir = tests::interop::guest::cache_dir().join("runs").join(test);
+    std::fs::create_dir_all(&run_dir).expect("run dir");
+    let mut server_files = Vec::new();
+    for leaf in ["server-rsa", "server-p256"] {
+        let chain = run_dir.join(format!("{leaf}-chain.pem"));
+        std::fs::write(&chain, read(&format!("{leaf}.pem")) + &read("inter.pem"))
+            .expect("chain file");
+        server_files.push((chain, fixtures.join(format!("{leaf}.key"))));
+    }
+    let mut opts = gateway_opts();
+    opts.config_toml = format!(
+        "[ike]\nauth = [\"cert\"]\n[certificates]\nca = [{:?}, {:?}]\ncert = [{:?}, {:?}]\nkey = [{:?}, {:?}]\n",
+        fixtures.join("ca.pem"),
+        fixtures.join("inter.pem"),
+        server_files[0].0,
+        server_files[1].0,
+        server_files[0].1,
+        server_files[1].1,
+    );
+    connect_and_ping(
+        test,
+        Topology::direct(2).expect("namespaces"),
+        vec![
+            client("client-rsa.pem", rsa_key, false),
+            client("client-p256.pem", ec_key, true),
+        ],
+        opts,
+    );
+}

@@ -65,6 +65,11 @@ install_client() {
   cp /ctl/etc/xl2tpd.conf /etc/xl2tpd/xl2tpd.conf
   cp /ctl/etc/options.l2tpd.client /etc/ppp/options.l2tpd.client
   cp /ctl/etc/strongswan-interop.conf /etc/strongswan.d/zz-interop.conf
+  # Certificate scenarios: the client's certificate, key and CA.
+  if [ -d /ctl/etc/ipsec.d ]; then
+    cp -r /ctl/etc/ipsec.d/. /etc/ipsec.d/
+    chmod 600 /etc/ipsec.d/private/*
+  fi
 }
 
 ipsec_start() {

@@ -66,6 +66,22 @@ pub struct ClientConfig {
     pub margin: String,
     /// `rekeyfuzz=`.
     pub rekey_fuzz: String,
+    /// Authenticate IKE with a certificate instead of the PSK.
+    pub cert: Option<ClientCert>,
+}
+
+/// A client certificate for strongSwan (`authby=pubkey`, `leftcert=`), PEM.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// The client's certificate (`/etc/ipsec.d/certs/client.pem`).
+    pub cert: String,
+    /// Its key in the traditional form strongSwan's `ipsec.secrets` loads: PKCS#1
+    /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
+    pub key: String,
+    /// True for an ECDSA key (`: ECDSA`), false for RSA (`: RSA`).
+    pub ecdsa: bool,
+    /// The CAs the gateway's certificate must chain to (`/etc/ipsec.d/cacerts/`).
+    pub ca: String,
 }
 
 impl ClientConfig {
@@ -84,13 +100,30 @@ impl ClientConfig {
             lifetime: "1h".to_owned(),
             margin: "9m".to_owned(),
             rekey_fuzz: "100%".to_owned(),
+            cert: None,
         }
     }
 
     /// The rendered files, as (name under the share's `etc/`, content).
     pub fn render(&self) -> Result<Vec<(&'static str, String)>> {
         let server = self.server.to_string();
-        let vars: [(&str, &str); 12] = [
+        let (authby, cert_lines, key_line) = match &self.cert {
+            // The gateway's ID is its certificate's DN, not its address.
+            Some(c) => (
+                "pubkey",
+                "    leftcert=client.pem\n    rightid=%any",
+                if c.ecdsa {
+                    ": ECDSA client.key"
+                } else {
+                    ": RSA client.key"
+                },
+            ),
+            None => ("secret", "", ""),
+        };
+        let vars: [(&str, &str); 15] = [
+            ("AUTHBY", authby),
+            ("CERT_LINES", cert_lines),
+            ("KEY_LINE", key_line),
             ("SERVER", &server),
             ("PSK", &self.psk),
             ("USER", &self.user),
@@ -118,6 +151,11 @@ impl ClientConfig {
         }
         let logging = interop_dir("client/strongswan-interop.conf");
         files.push(("strongswan-interop.conf", std::fs::read_to_string(logging)?));
+        if let Some(c) = &self.cert {
+            files.push(("ipsec.d/certs/client.pem", c.cert.clone()));
+            files.push(("ipsec.d/private/client.key", c.key.clone()));
+            files.push(("ipsec.d/cacerts/ca.pem", c.ca.clone()));
+        }
         Ok(files)
     }
 }
@@ -234,5 +272,41 @@ mod tests {
                 "{name} left a placeholder"
             );
         }
+    }
+
+    #[test]
+    fn certificate_clients_use_pubkey_leftcert_and_their_key_type() {
+        let plain = ClientConfig::new("s3cret", "alice", "pw1")
+            .render()
+            .unwrap();
+        let get = |f: &[(&str, String)], n: &str| {
+            f.iter()
+                .find(|(name, _)| *name == n)
+                .map(|(_, t)| t.clone())
+        };
+        assert!(get(&plain, "ipsec.conf").unwrap().contains("authby=secret"));
+        assert!(!get(&plain, "ipsec.conf").unwrap().contains("leftcert"));
+        assert!(get(&plain, "ipsec.d/certs/client.pem").is_none());
+        let mut c = ClientConfig::new("s3cret", "alice", "pw1");
+        c.cert = Some(ClientCert {
+            cert: "CERT".into(),
+            key: "KEY".into(),
+            ecdsa: true,
+            ca: "CA".into(),
+        });
+        let files = c.render().unwrap();
+        let conf = get(&files, "ipsec.conf").unwrap();
+        assert!(conf.contains("authby=pubkey") && conf.contains("leftcert=client.pem"));
+        assert!(conf.contains("rightid=%any"));
+        assert!(
+            get(&files, "ipsec.secrets")
+                .unwrap()
+                .contains(": ECDSA client.key")
+        );
+        assert_eq!(
+            get(&files, "ipsec.d/private/client.key").as_deref(),
+            Some("KEY")
+        );
+        assert_eq!(get(&files, "ipsec.d/cacerts/ca.pem").as_deref(), Some("CA"));
     }
 }
