@@ -678,26 +678,7 @@ mod tests {
         let end = *now + limit;
         let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
         while !done(client) {
-            let mut moved = false;
-            while let Some(out) = client.poll_output(&mut buf) {
-                moved = true;
-                let Output::Udp { local, remote } = out else {
-                    panic!("client control to TUN")
-                };
-                let mut d = buf.payload().to_vec();
-                assert!(server.handle_udp(*now, remote, local, &mut d).is_none());
-                buf.reset(TUN_HEADROOM);
-            }
-            while let Some(out) = server.poll_output(&mut buf) {
-                moved = true;
-                let Output::Udp { local, remote } = out else {
-                    panic!("server control to TUN")
-                };
-                let mut d = buf.payload().to_vec();
-                assert!(client.handle_udp(*now, remote, local, &mut d).is_none());
-                buf.reset(TUN_HEADROOM);
-            }
-            if moved {
+            if exchange(server, client, *now, &mut buf) {
                 continue;
             }
             let next = [client.poll_timeout(), server.poll_timeout()]
@@ -712,30 +693,40 @@ mod tests {
         }
     }
 
+    /// Delivers every pending control datagram both ways; whether any moved.
+    fn exchange(
+        server: &mut Core,
+        client: &mut ClientCore,
+        now: Instant,
+        buf: &mut PacketBuf,
+    ) -> bool {
+        let mut moved = false;
+        while let Some(out) = client.poll_output(buf) {
+            moved = true;
+            let Output::Udp { local, remote } = out else {
+                panic!("client control to TUN")
+            };
+            let mut d = buf.payload().to_vec();
+            assert!(server.handle_udp(now, remote, local, &mut d).is_none());
+            buf.reset(TUN_HEADROOM);
+        }
+        while let Some(out) = server.poll_output(buf) {
+            moved = true;
+            let Output::Udp { local, remote } = out else {
+                panic!("server control to TUN")
+            };
+            let mut d = buf.payload().to_vec();
+            assert!(client.handle_udp(now, remote, local, &mut d).is_none());
+            buf.reset(TUN_HEADROOM);
+        }
+        moved
+    }
+
     /// Like [`pump`], but runs the timers up to `until` and stops there.
     fn pump_until(server: &mut Core, client: &mut ClientCore, now: &mut Instant, until: Instant) {
         let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
         loop {
-            let mut moved = false;
-            while let Some(out) = client.poll_output(&mut buf) {
-                moved = true;
-                let Output::Udp { local, remote } = out else {
-                    panic!("client control to TUN")
-                };
-                let mut d = buf.payload().to_vec();
-                assert!(server.handle_udp(*now, remote, local, &mut d).is_none());
-                buf.reset(TUN_HEADROOM);
-            }
-            while let Some(out) = server.poll_output(&mut buf) {
-                moved = true;
-                let Output::Udp { local, remote } = out else {
-                    panic!("server control to TUN")
-                };
-                let mut d = buf.payload().to_vec();
-                assert!(client.handle_udp(*now, remote, local, &mut d).is_none());
-                buf.reset(TUN_HEADROOM);
-            }
-            if moved {
+            if exchange(server, client, *now, &mut buf) {
                 continue;
             }
             let next = [client.poll_timeout(), server.poll_timeout()]
