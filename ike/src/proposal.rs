@@ -33,7 +33,7 @@ pub enum Phase1Auth {
     EcdsaP256,
     /// ECDSA with SHA-384 on P-384 (10, RFC 4754).
     EcdsaP384,
-    /// ECDSA with SHA-512 on P-521 (11, RFC 4754): parsed, never accepted.
+    /// ECDSA with SHA-512 on P-521 (11, RFC 4754).
     EcdsaP521,
 }
 
@@ -67,13 +67,15 @@ impl Phase1Auth {
             KeyKind::Rsa => Self::Rsa,
             KeyKind::EcdsaP256 => Self::EcdsaP256,
             KeyKind::EcdsaP384 => Self::EcdsaP384,
+            KeyKind::EcdsaP521 => Self::EcdsaP521,
         }
     }
 
-    /// The key kind the method signs with (`None`: PSK, or P-521 which we lack).
+    /// The key kind the method signs with (`None`: PSK).
     pub fn key_kind(self) -> Option<KeyKind> {
         match self {
-            Self::Psk | Self::EcdsaP521 => None,
+            Self::Psk => None,
+            Self::EcdsaP521 => Some(KeyKind::EcdsaP521),
             Self::Rsa => Some(KeyKind::Rsa),
             Self::EcdsaP256 => Some(KeyKind::EcdsaP256),
             Self::EcdsaP384 => Some(KeyKind::EcdsaP384),

@@ -125,6 +125,13 @@ fn ecdsa_signatures_are_raw_digest_r_s_as_openssl_makes_them() {
             (1..=20).collect(),
             48,
         ),
+        // P-521 (method 11): a SHA-256-sized HASH_I, 66-byte r and s.
+        (
+            fixture!("client-p521.pem"),
+            "p521_hash32",
+            (0x20..0x40).collect(),
+            66,
+        ),
     ] {
         let peer = t
             .verify_peer(&[&der(cert), &inter], &alice_fqdn(), UNIX)
@@ -140,6 +147,7 @@ fn ecdsa_signatures_are_raw_digest_r_s_as_openssl_makes_them() {
     for (key, cert, width) in [
         (fixture!("client-p256.key"), fixture!("client-p256.pem"), 32),
         (fixture!("client-p384.key"), fixture!("client-p384.pem"), 48),
+        (fixture!("client-p521.key"), fixture!("client-p521.pem"), 66),
     ] {
         let k = PrivateKey::from_pem(key).unwrap();
         let peer = t
@@ -174,6 +182,10 @@ fn good_chains_of_depth_one_and_two_with_every_signature_algorithm() {
     assert_eq!(
         verify(&t, &[inter, fixture!("client-p384.pem")], &alice_fqdn()),
         Ok(KeyKind::EcdsaP384)
+    );
+    assert_eq!(
+        verify(&t, &[fixture!("client-p521.pem"), inter], &alice_fqdn()),
+        Ok(KeyKind::EcdsaP521)
     );
     // Issued by the root directly with sha1WithRSA and sha512WithRSA.
     assert_eq!(
@@ -369,6 +381,7 @@ fn server_identities() -> Vec<Identity> {
         identity(fixture!("server-rsa.pem"), fixture!("server-rsa.key")),
         identity(fixture!("server-p256.pem"), fixture!("server-p256.key")),
         identity(fixture!("server-p384.pem"), fixture!("server-p384.key")),
+        identity(fixture!("server-p521.pem"), fixture!("server-p521.key")),
     ]
 }
 
@@ -481,7 +494,7 @@ fn cert_profile(kind: KeyKind) -> Profile {
 }
 
 #[test]
-fn main_mode_with_rsa_p256_and_p384_certificates_and_depth_two_chains() {
+fn main_mode_with_rsa_p256_p384_and_p521_certificates_and_depth_two_chains() {
     for (cert, key, kind) in [
         (
             fixture!("client-rsa.pem"),
@@ -497,6 +510,11 @@ fn main_mode_with_rsa_p256_and_p384_certificates_and_depth_two_chains() {
             fixture!("client-p384.pem"),
             fixture!("client-p384.key"),
             KeyKind::EcdsaP384,
+        ),
+        (
+            fixture!("client-p521.pem"),
+            fixture!("client-p521.key"),
+            KeyKind::EcdsaP521,
         ),
     ] {
         let mut pair = Pair::new(
@@ -517,6 +535,7 @@ fn main_mode_with_rsa_p256_and_p384_certificates_and_depth_two_chains() {
             KeyKind::Rsa => fixture!("server-rsa.pem"),
             KeyKind::EcdsaP256 => fixture!("server-p256.pem"),
             KeyKind::EcdsaP384 => fixture!("server-p384.pem"),
+            KeyKind::EcdsaP521 => fixture!("server-p521.pem"),
         };
         assert_eq!(Pair::peer_id(&pair.client_events), Some(dn_id(server_cert)));
         assert_eq!(pair.server.stats().cert_failures, 0);

@@ -2,7 +2,7 @@
 //! RFC 4754): our identities (certificate chain and private key), the trusted CAs, CRLs,
 //! and the verification of a peer's chain and identity.
 //!
-//! Parsing uses `x509-parser`, RSA the `rsa` crate, ECDSA `p256`/`p384`; nothing here
+//! Parsing uses `x509-parser`, RSA the `rsa` crate, ECDSA `p256`/`p384`/`p521`; nothing here
 //! encodes DER or implements a primitive by hand.
 //!
 //! The IKEv1 signature (the SIG payload) is, as strongSwan computes it
@@ -20,10 +20,10 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use wire::random::SecureRandom;
 use x509_parser::oid_registry::{
-    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
-    OID_PKCS1_SHA1WITHRSA, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA,
-    OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
-    OID_SIG_ECDSA_WITH_SHA512,
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
+    OID_PKCS1_RSAENCRYPTION, OID_PKCS1_SHA1WITHRSA, OID_PKCS1_SHA256WITHRSA,
+    OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA256,
+    OID_SIG_ECDSA_WITH_SHA384, OID_SIG_ECDSA_WITH_SHA512,
 };
 use x509_parser::prelude::{
     CertificateRevocationList, FromDer, GeneralName, Pem, X509Certificate, X509Name,
@@ -175,12 +175,14 @@ pub enum KeyKind {
     EcdsaP256,
     /// ECDSA on P-384 (method 10).
     EcdsaP384,
+    /// ECDSA on P-521 (method 11).
+    EcdsaP521,
 }
 
 impl KeyKind {
     /// True for the ECDSA kinds.
     pub fn is_ecdsa(self) -> bool {
-        matches!(self, Self::EcdsaP256 | Self::EcdsaP384)
+        matches!(self, Self::EcdsaP256 | Self::EcdsaP384 | Self::EcdsaP521)
     }
 }
 
@@ -192,6 +194,8 @@ pub enum PrivateKey {
     P256(p256::ecdsa::SigningKey),
     /// ECDSA P-384.
     P384(p384::ecdsa::SigningKey),
+    /// ECDSA P-521.
+    P521(p521::ecdsa::SigningKey),
 }
 
 impl fmt::Debug for PrivateKey {
@@ -248,8 +252,12 @@ impl PrivateKey {
                         Self::P256(k.into())
                     } else if let Ok(k) = p384::SecretKey::from_pkcs8_der(der) {
                         Self::P384(k.into())
+                    } else if let Ok(k) = p521::SecretKey::from_pkcs8_der(der) {
+                        Self::P521(k.into())
                     } else {
-                        return Err(load_err("PKCS#8 key is neither RSA nor ECDSA P-256/P-384"));
+                        return Err(load_err(
+                            "PKCS#8 key is neither RSA nor ECDSA P-256/P-384/P-521",
+                        ));
                     }
                 }
                 "RSA PRIVATE KEY" => Self::Rsa(Box::new(
@@ -261,8 +269,10 @@ impl PrivateKey {
                         Self::P256(k.into())
                     } else if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
                         Self::P384(k.into())
+                    } else if let Ok(k) = p521::SecretKey::from_sec1_der(der) {
+                        Self::P521(k.into())
                     } else {
-                        return Err(load_err("EC key is not on P-256 or P-384"));
+                        return Err(load_err("EC key is not on P-256, P-384 or P-521"));
                     }
                 }
                 "ENCRYPTED PRIVATE KEY" => {
@@ -288,6 +298,7 @@ impl PrivateKey {
             Self::Rsa(_) => KeyKind::Rsa,
             Self::P256(_) => KeyKind::EcdsaP256,
             Self::P384(_) => KeyKind::EcdsaP384,
+            Self::P521(_) => KeyKind::EcdsaP521,
         }
     }
 
@@ -311,6 +322,12 @@ impl PrivateKey {
                     .map_err(|_| CertError::UnsupportedAlgorithm)?;
                 Ok(sig.to_bytes().to_vec())
             }
+            Self::P521(k) => {
+                let sig: p521::ecdsa::Signature = k
+                    .sign_prehash(&ecdsa_digest(hash, 66))
+                    .map_err(|_| CertError::UnsupportedAlgorithm)?;
+                Ok(sig.to_bytes().to_vec())
+            }
         }
     }
 
@@ -319,6 +336,7 @@ impl PrivateKey {
             Self::Rsa(k) => PublicKey::Rsa(k.to_public_key()),
             Self::P256(k) => PublicKey::P256(*k.verifying_key()),
             Self::P384(k) => PublicKey::P384(*k.verifying_key()),
+            Self::P521(k) => PublicKey::P521(*k.verifying_key()),
         }
     }
 }
@@ -332,6 +350,8 @@ pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     /// ECDSA P-384.
     P384(p384::ecdsa::VerifyingKey),
+    /// ECDSA P-521.
+    P521(p521::ecdsa::VerifyingKey),
 }
 
 impl PublicKey {
@@ -364,6 +384,11 @@ impl PublicKey {
                     .map(Self::P384)
                     .map_err(|_| CertError::Malformed);
             }
+            if curve == OID_NIST_EC_P521 {
+                return p521::ecdsa::VerifyingKey::from_public_key_der(spki.raw)
+                    .map(Self::P521)
+                    .map_err(|_| CertError::Malformed);
+            }
         }
         Err(CertError::UnsupportedAlgorithm)
     }
@@ -374,6 +399,7 @@ impl PublicKey {
             Self::Rsa(_) => KeyKind::Rsa,
             Self::P256(_) => KeyKind::EcdsaP256,
             Self::P384(_) => KeyKind::EcdsaP384,
+            Self::P521(_) => KeyKind::EcdsaP521,
         }
     }
 
@@ -386,6 +412,8 @@ impl PublicKey {
                 .is_ok_and(|s| k.verify_prehash(&ecdsa_digest(hash, 32), &s).is_ok()),
             Self::P384(k) => p384::ecdsa::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verify_prehash(&ecdsa_digest(hash, 48), &s).is_ok()),
+            Self::P521(k) => p521::ecdsa::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify_prehash(&ecdsa_digest(hash, 66), &s).is_ok()),
         }
     }
 
@@ -439,6 +467,8 @@ impl PublicKey {
             (Self::P256(k), false) => p256::ecdsa::Signature::from_der(sig)
                 .is_ok_and(|s| k.verify_prehash(&digest, &s).is_ok()),
             (Self::P384(k), false) => p384::ecdsa::Signature::from_der(sig)
+                .is_ok_and(|s| k.verify_prehash(&digest, &s).is_ok()),
+            (Self::P521(k), false) => p521::ecdsa::Signature::from_der(sig)
                 .is_ok_and(|s| k.verify_prehash(&digest, &s).is_ok()),
             _ => false,
         };
