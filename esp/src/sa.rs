@@ -82,9 +82,12 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 fn key_error(params: &SaParams) -> SuiteError {
-    SuiteError::KeyLength {
-        expected: params.suite.keymat_len(),
-        got: params.enc_key().len() + params.salt().len() + params.auth_key().len(),
+    let expected = params.suite.keymat_len();
+    let got = params.enc_key().len() + params.salt().len() + params.auth_key().len();
+    if expected == got {
+        SuiteError::KeyRejected
+    } else {
+        SuiteError::KeyLength { expected, got }
     }
 }
 

@@ -135,6 +135,9 @@ pub enum SuiteError {
         /// Bytes given.
         got: usize,
     },
+    /// Key material of the right length that the cipher library refuses: a 3DES key
+    /// whose three 8-byte parts are not all distinct (then it is single DES).
+    KeyRejected,
 }
 
 impl fmt::Display for SuiteError {
@@ -145,6 +148,9 @@ impl fmt::Display for SuiteError {
             }
             Self::KeyLength { expected, got } => {
                 write!(f, "ESP key material: expected {expected} bytes, got {got}")
+            }
+            Self::KeyRejected => {
+                f.write_str("ESP key material refused by the cipher (3DES with repeated parts)")
             }
         }
     }
