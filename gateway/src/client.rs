@@ -700,23 +700,25 @@ mod tests {
         now: Instant,
         buf: &mut PacketBuf,
     ) -> bool {
+        let up = deliver(client, server, now, buf);
+        deliver(server, client, now, buf) || up
+    }
+
+    /// Delivers what `from` has queued to `to`; whether anything moved.
+    fn deliver(
+        from: &mut dyn Engine,
+        to: &mut dyn Engine,
+        now: Instant,
+        buf: &mut PacketBuf,
+    ) -> bool {
         let mut moved = false;
-        while let Some(out) = client.poll_output(buf) {
+        while let Some(out) = from.poll_output(buf) {
             moved = true;
             let Output::Udp { local, remote } = out else {
-                panic!("client control to TUN")
+                panic!("control output to TUN")
             };
             let mut d = buf.payload().to_vec();
-            assert!(server.handle_udp(now, remote, local, &mut d).is_none());
-            buf.reset(TUN_HEADROOM);
-        }
-        while let Some(out) = server.poll_output(buf) {
-            moved = true;
-            let Output::Udp { local, remote } = out else {
-                panic!("server control to TUN")
-            };
-            let mut d = buf.payload().to_vec();
-            assert!(client.handle_udp(now, remote, local, &mut d).is_none());
+            assert!(to.handle_udp(now, remote, local, &mut d).is_none());
             buf.reset(TUN_HEADROOM);
         }
         moved
