@@ -762,17 +762,7 @@ mod tests {
 
     /// The server seals a packet for the client; the datagram is returned, not delivered.
     fn server_sends(server: &mut Core, now: Instant, tag: u8) -> (SocketAddr, SocketAddr, Vec<u8>) {
-        let packet = ip_packet(
-            Ipv4Addr::new(10, 77, 0, 1),
-            Ipv4Addr::new(10, 77, 0, 2),
-            tag,
-        );
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        buf.set_payload(&packet).unwrap();
-        let Some(Output::Udp { local, remote }) = server.handle_tun(now, &mut buf) else {
-            panic!("the server sent nothing for packet {tag}")
-        };
-        (local, remote, buf.payload().to_vec())
+        seals(server, now, [1, 2], tag)
     }
 
     /// The client seals a packet for the server; the datagram is returned.
@@ -781,15 +771,26 @@ mod tests {
         now: Instant,
         tag: u8,
     ) -> (SocketAddr, SocketAddr, Vec<u8>) {
+        seals(client, now, [2, 1], tag)
+    }
+
+    /// `engine` seals a packet from 10.77.0.`hosts[0]` to 10.77.0.`hosts[1]` read from its
+    /// TUN; the datagram it would send is returned.
+    fn seals(
+        engine: &mut dyn Engine,
+        now: Instant,
+        hosts: [u8; 2],
+        tag: u8,
+    ) -> (SocketAddr, SocketAddr, Vec<u8>) {
         let packet = ip_packet(
-            Ipv4Addr::new(10, 77, 0, 2),
-            Ipv4Addr::new(10, 77, 0, 1),
+            Ipv4Addr::new(10, 77, 0, hosts[0]),
+            Ipv4Addr::new(10, 77, 0, hosts[1]),
             tag,
         );
         let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
         buf.set_payload(&packet).unwrap();
-        let Some(Output::Udp { local, remote }) = client.handle_tun(now, &mut buf) else {
-            panic!("the client sent nothing for packet {tag}")
+        let Some(Output::Udp { local, remote }) = engine.handle_tun(now, &mut buf) else {
+            panic!("nothing sent for packet {tag} from 10.77.0.{}", hosts[0])
         };
         (local, remote, buf.payload().to_vec())
     }
