@@ -3,6 +3,7 @@
 //! sees any of it; the driver ([`crate::driver`]) connects the two.
 
 pub mod control;
+pub mod esp;
 pub mod nft;
 pub mod tun;
 pub mod udp;
