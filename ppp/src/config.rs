@@ -32,6 +32,26 @@ pub struct Config {
     pub ipv6: bool,
     /// Client: ask for DNS servers (RFC 1877) in IPCP (default true).
     pub request_dns: bool,
+    /// Client: also ask for NBNS (WINS) servers (RFC 1877 options 130 and 132), dropped
+    /// when the server rejects them (default false; Windows asks).
+    pub request_nbns: bool,
+    /// Client: ask for Protocol-Field and Address-and-Control-Field Compression in LCP
+    /// (default false; Windows and pppd ask).
+    pub request_pfc_acfc: bool,
+    /// Client: ask for the LCP Callback option (RFC 1570 §2.3) with this operation, 6
+    /// being CBCP as Windows asks; dropped when the server rejects or Naks it
+    /// (default `None`).
+    pub request_callback: Option<u8>,
+    /// Client: the messages of the LCP Identification packets (RFC 1570 §2.1) sent once
+    /// LCP first opens, each after our magic number (default none; Windows sends
+    /// "MSRASV5.20" and "MSRAS-0-<computer name>").
+    pub identification: Vec<Vec<u8>>,
+    /// Client: send a CCP Configure-Request with this value of the MPPE option (type 18,
+    /// RFC 3078 §2.1) in the Network phase, and close CCP (Terminate-Request) when the
+    /// server Naks or rejects it; the server's own CCP options are all rejected, since
+    /// no compression or MPPE is implemented (default `None`: CCP from the server is
+    /// Protocol-Rejected).
+    pub ccp_mppe: Option<u32>,
     /// Restart timer and counters of the automaton.
     pub fsm: FsmConfig,
 }
@@ -48,10 +68,56 @@ impl Default for Config {
             echo_failures: 3,
             ipv6: false,
             request_dns: true,
+            request_nbns: false,
+            request_pfc_acfc: false,
+            request_callback: None,
+            identification: Vec::new(),
+            ccp_mppe: None,
             fsm: FsmConfig::default(),
         }
     }
 }
+
+impl Config {
+    /// A client that behaves as the built-in client of Windows 7 to 11 over L2TP/IPsec,
+    /// `computer_name` being the machine's name. Sources, both real logs:
+    /// * Windows 7 against pppd 2.4.5 (an Ubuntu Forums thread on xl2tpd 1.2.6 +
+    ///   Openswan, client "ENIGMA-PC"): `<mru 1400> <magic> <pcomp> <accomp> <callback
+    ///   CBCP>`, the request repeated without the callback once it is rejected; three
+    ///   Identification packets once LCP is open (`"MSRASV5.20"`, `"MSRAS-0-ENIGMA-PC"`
+    ///   and 16 binary bytes); `[CCP ConfReq <mppe +H -M -S -L -D -C>]` and a CCP
+    ///   Terminate-Request after pppd rejected it; `[IPCP ConfReq <addr 0.0.0.0>
+    ///   <ms-dns1 0.0.0.0> <ms-wins 0.0.0.0> <ms-dns2 0.0.0.0> <ms-wins 0.0.0.0>]`.
+    /// * Windows against mpd5 (pfsense/docs `source/vpn/ipsec/l2tp-ipsec.rst`, "Example
+    ///   Logs"): the same LCP options and order (`CALLBACK 6` rejected), Identification
+    ///   `MSRASV5.20`, `MSRAS-0-<name>` and a binary one, IPCP with address, PRIDNS,
+    ///   PRINBNS, SECDNS, SECNBNS, then only what was not rejected; that client sent no
+    ///   CCP request and Protocol-Rejected the server's CCP.
+    ///
+    /// MS-CHAPv2 only (Windows' default for L2TP/IPsec with a password). Not imitated:
+    /// the third, binary Identification packet (its meaning is not documented), the
+    /// IPv6CP request, Windows' single identifier counter shared by all protocols, and
+    /// CBCP beyond answering "no callback".
+    pub fn windows_client(computer_name: &str) -> Self {
+        let mut ident = b"MSRAS-0-".to_vec();
+        ident.extend_from_slice(computer_name.as_bytes());
+        Self {
+            mru: 1400,
+            auth_methods: vec![AuthMethod::MsChapV2],
+            request_dns: true,
+            request_nbns: true,
+            request_pfc_acfc: true,
+            request_callback: Some(CALLBACK_CBCP),
+            identification: vec![b"MSRASV5.20".to_vec(), ident],
+            ccp_mppe: Some(crate::ccp::MPPE_STATELESS),
+            ..Self::default()
+        }
+    }
+}
+
+/// The Callback option's operation 6: the Callback Control Protocol (Microsoft's CBCP),
+/// what Windows asks for (pppd logs it as `<callback CBCP>`).
+pub const CALLBACK_CBCP: u8 = 6;
 
 /// What the gateway assigned to one server session before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,11 @@ fn ip(data: &[u8]) -> Option<Ipv4Addr> {
     <[u8; 4]>::try_from(data).ok().map(Ipv4Addr::from)
 }
 
-/// The four RFC 1877 options, in wire order of their index in `servers`.
+/// The order a client writes the name-server options in: numeric, as Windows does
+/// (address, 129, 130, 131, 132; indices into `SERVER_OPTIONS`).
+const REQUEST_ORDER: [usize; 4] = [0, 2, 1, 3];
+
+/// The four RFC 1877 options, in the order of their index in `servers`.
 const SERVER_OPTIONS: [IpcpOption; 4] = [
     IpcpOption::PrimaryDns,
     IpcpOption::SecondaryDns,
@@ -32,6 +36,7 @@ const SERVER_OPTIONS: [IpcpOption; 4] = [
 pub(crate) struct Ipcp {
     role: Role,
     request_dns: bool,
+    request_nbns: bool,
     /// Server: from the gateway. Client: filled in by negotiation.
     pub(crate) local_ip: Ipv4Addr,
     pub(crate) peer_ip: Ipv4Addr,
@@ -50,6 +55,7 @@ impl Ipcp {
         Self {
             role: Role::Server,
             request_dns: false,
+            request_nbns: false,
             local_ip: p.local_ip,
             peer_ip: p.peer_ip,
             servers,
@@ -60,15 +66,16 @@ impl Ipcp {
         }
     }
 
-    pub(crate) fn client(request_dns: bool) -> Self {
+    pub(crate) fn client(request_dns: bool, request_nbns: bool) -> Self {
         Self {
             role: Role::Client,
             request_dns,
+            request_nbns,
             local_ip: Ipv4Addr::UNSPECIFIED,
             peer_ip: Ipv4Addr::UNSPECIFIED,
             servers: [None; 4],
             want_addr: true,
-            want_servers: [request_dns, request_dns, false, false],
+            want_servers: [request_dns, request_dns, request_nbns, request_nbns],
             asked: [Ipv4Addr::UNSPECIFIED; 4],
             initial: (Ipv4Addr::UNSPECIFIED, [None; 4]),
         }
@@ -85,7 +92,12 @@ impl Negotiator for Ipcp {
         if self.role == Role::Client {
             self.local_ip = self.initial.0;
             self.servers = self.initial.1;
-            self.want_servers = [self.request_dns, self.request_dns, false, false];
+            self.want_servers = [
+                self.request_dns,
+                self.request_dns,
+                self.request_nbns,
+                self.request_nbns,
+            ];
             self.asked = [Ipv4Addr::UNSPECIFIED; 4];
         }
     }
@@ -94,9 +106,9 @@ impl Negotiator for Ipcp {
         if self.want_addr {
             write_option(w, IpcpOption::IpAddress.value(), &self.local_ip.octets());
         }
-        for (i, kind) in SERVER_OPTIONS.iter().enumerate() {
+        for i in REQUEST_ORDER {
             if self.want_servers[i] {
-                write_option(w, kind.value(), &self.asked[i].octets());
+                write_option(w, SERVER_OPTIONS[i].value(), &self.asked[i].octets());
             }
         }
     }

@@ -1,6 +1,21 @@
 //! The LCP negotiator (RFC 1661 §6): MRU, Authentication-Protocol, Magic-Number, PFC
 //! and ACFC; everything else the peer asks for (ACCM, Callback, MRRU, Endpoint
 //! Discriminator, unknown options) is Configure-Rejected.
+//!
+//! A client imitating Windows also asks for PFC, ACFC and Callback (operation 6, CBCP),
+//! in Windows' order: MRU, Magic-Number, PFC, ACFC, Callback. A real Windows 7 client
+//! as pppd 2.4.5 logged it (an Ubuntu Forums thread on xl2tpd 1.2.6 + Openswan, client
+//! "ENIGMA-PC"):
+//!
+//! ```text
+//! rcvd [LCP ConfReq id=0x1 <mru 1400> <magic 0x41131244> <pcomp> <accomp> <callback CBCP>]
+//! sent [LCP ConfRej id=0x1 <callback CBCP>]
+//! rcvd [LCP ConfReq id=0x2 <mru 1400> <magic 0x41131244> <pcomp> <accomp>]
+//! ```
+//!
+//! and the same order from Windows 10 against mpd5 (pfsense/docs,
+//! `source/vpn/ipsec/l2tp-ipsec.rst`, "Example Logs": `MRU 1400, MAGICNUM, PROTOCOMP,
+//! ACFCOMP, CALLBACK 6`, rejected, then requested again without the callback).
 
 use wire::Writer;
 
@@ -37,6 +52,12 @@ pub(crate) struct Lcp {
     mru: u16,
     want_magic: bool,
     pub(crate) magic: u32,
+    /// Client wishes (configured, and what is still asked after rejections).
+    cfg_pfc_acfc: bool,
+    cfg_callback: Option<u8>,
+    want_pfc: bool,
+    want_acfc: bool,
+    want_callback: Option<u8>,
     /// Server: the method we are proposing and how far down `methods` we are.
     auth: Option<AuthMethod>,
     auth_index: usize,
@@ -54,6 +75,8 @@ pub(crate) struct Lcp {
     pub(crate) peer_acfc: bool,
     /// Our magic number is in force (acked); 0 is sent otherwise.
     pub(crate) magic_acked: bool,
+    /// Client: the server acked our Callback option, so it may run CBCP with us.
+    pub(crate) callback_acked: bool,
     pub(crate) loopbacks: u8,
 }
 
@@ -63,6 +86,7 @@ impl Lcp {
         mru: u16,
         methods: Vec<AuthMethod>,
         mut magics: MagicPool,
+        wishes: (bool, Option<u8>),
     ) -> Self {
         let magic = magics.take(0);
         let mut lcp = Self {
@@ -74,6 +98,11 @@ impl Lcp {
             mru,
             want_magic: true,
             magic,
+            cfg_pfc_acfc: wishes.0,
+            cfg_callback: wishes.1,
+            want_pfc: false,
+            want_acfc: false,
+            want_callback: None,
             auth: None,
             auth_index: 0,
             auth_refused: false,
@@ -83,6 +112,7 @@ impl Lcp {
             peer_pfc: false,
             peer_acfc: false,
             magic_acked: false,
+            callback_acked: false,
             loopbacks: 0,
         };
         lcp.reset();
@@ -115,6 +145,9 @@ impl Negotiator for Lcp {
         self.want_mru = true;
         self.mru = self.cfg_mru;
         self.want_magic = true;
+        self.want_pfc = self.cfg_pfc_acfc;
+        self.want_acfc = self.cfg_pfc_acfc;
+        self.want_callback = self.cfg_callback;
         self.auth_index = 0;
         self.auth = match self.role {
             Role::Server => self.methods.first().copied(),
@@ -127,6 +160,7 @@ impl Negotiator for Lcp {
         self.peer_pfc = false;
         self.peer_acfc = false;
         self.magic_acked = false;
+        self.callback_acked = false;
     }
 
     fn write_request(&mut self, w: &mut Writer<'_>) {
@@ -138,6 +172,15 @@ impl Negotiator for Lcp {
         }
         if self.want_magic {
             write_option(w, LcpOption::MagicNumber.value(), &self.magic.to_be_bytes());
+        }
+        if self.want_pfc {
+            write_option(w, LcpOption::Pfc.value(), &[]);
+        }
+        if self.want_acfc {
+            write_option(w, LcpOption::Acfc.value(), &[]);
+        }
+        if let Some(op) = self.want_callback {
+            write_option(w, LcpOption::Callback.value(), &[op]);
         }
     }
 
@@ -213,6 +256,7 @@ impl Negotiator for Lcp {
     fn on_ack(&mut self, _options: &[u8]) {
         self.our_auth = self.auth;
         self.magic_acked = self.want_magic;
+        self.callback_acked = self.want_callback.is_some();
     }
 
     fn on_nak(&mut self, options: &[u8]) {
@@ -229,6 +273,8 @@ impl Negotiator for Lcp {
                 LcpOption::MagicNumber if self.want_magic => {
                     self.magic = self.magics.take(self.magic);
                 }
+                // Another callback operation suggested: we do none, so stop asking.
+                LcpOption::Callback => self.want_callback = None,
                 _ => {}
             }
         }
@@ -239,6 +285,9 @@ impl Negotiator for Lcp {
             match LcpOption::from(opt.kind) {
                 LcpOption::Mru => self.want_mru = false,
                 LcpOption::MagicNumber => self.want_magic = false,
+                LcpOption::Pfc => self.want_pfc = false,
+                LcpOption::Acfc => self.want_acfc = false,
+                LcpOption::Callback => self.want_callback = None,
                 LcpOption::AuthProtocol if self.auth.is_some() => {
                     self.auth = None;
                     self.auth_refused = true;

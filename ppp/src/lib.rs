@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod ccp;
 pub mod config;
 pub mod error;
 pub mod fsm;

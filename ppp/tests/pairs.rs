@@ -367,3 +367,48 @@ fn peer_address_set_after_authentication_is_the_one_assigned() {
         Err(ppp::PeerIpError::NotServer)
     );
 }
+
+/// The Windows imitation (`Config::windows_client`) against the server as the gateway
+/// runs it: our server rejects the Callback option and Protocol-Rejects CCP, and the
+/// client still reaches IPCP up, with and without frame loss. The client asked for
+/// NBNS, which the server rejects (none configured), and for PFC/ACFC, which it acks.
+#[test]
+fn windows_client_against_our_server() {
+    for (loss, seed) in [(0, 1), (150, 2), (150, 3), (300, 4)] {
+        let mut p = Pair::new(
+            Config::default(),
+            Config::windows_client("DESKTOP-W"),
+            "s3cret",
+            "s3cret",
+            seed,
+        );
+        p.loss_c2s = loss;
+        p.loss_s2c = loss;
+        let up = p.run_until(Duration::from_secs(120), Pair::both_up);
+        assert!(
+            up,
+            "seed {seed}: {:?} {:?} / {:?} {:?}",
+            p.server, p.server_events, p.client, p.client_events
+        );
+        assert!(!p.any_down(), "{:?} {:?}", p.server_events, p.client_events);
+        let Event::Up { dns, nbns, .. } = up_of(&p.client_events) else {
+            unreachable!()
+        };
+        assert_eq!(dns, [Some(Ipv4Addr::new(203, 0, 113, 53)), None]);
+        assert_eq!(nbns, [None, None]);
+        if loss == 0 {
+            // (With loss, IPCP may be up before a lost CCP request is repeated.)
+            assert_eq!(p.server.stats().protocol_rejects, 1, "CCP was rejected");
+        }
+        // The client asked for PFC and ACFC and the server acked them: the server sends
+        // a bare `21`; the server asked for neither, so the client sends `FF 03 00 21`.
+        let mut buf = PacketBuf::new(64, 8);
+        buf.set_payload(&[0x45; 20]).unwrap();
+        p.client.encap_ip(IpVersion::V4, &mut buf).unwrap();
+        assert_eq!(buf.payload()[..4], [0xff, 0x03, 0x00, 0x21], "client");
+        let mut buf = PacketBuf::new(64, 8);
+        buf.set_payload(&[0x45; 20]).unwrap();
+        p.server.encap_ip(IpVersion::V4, &mut buf).unwrap();
+        assert_eq!(buf.payload()[0], 0x21, "server: PFC+ACFC");
+    }
+}

@@ -12,6 +12,7 @@ use wire::{BufError, PacketBuf};
 use crate::auth::peer::{AuthPeer, PeerOutput};
 use crate::auth::server::{Authenticator, ServerOutput};
 use crate::auth::{AuthDecision, Credentials};
+use crate::ccp::Ccp;
 use crate::config::{ChallengePool, Config, Entropy, SessionParams};
 use crate::error::{DownReason, Error, PeerIpError};
 use crate::fsm::{Actions, Fsm, FsmEvent, State};
@@ -51,6 +52,11 @@ pub struct Session {
     ipcp: Ipcp,
     ipv6cp_fsm: Fsm,
     ipv6cp: Ipv6cp,
+    /// CCP, run only by a client configured with `ccp_mppe` (Windows' imitation).
+    ccp_fsm: Fsm,
+    ccp: Ccp,
+    /// The Identification packets were sent (once per session).
+    identified: bool,
     auth: Auth,
     challenges: Option<ChallengePool>,
     chap_id: u8,
@@ -103,7 +109,7 @@ impl Session {
         now: Instant,
         rng: &mut dyn SecureRandom,
     ) -> Self {
-        let ipcp = Ipcp::client(config.request_dns);
+        let ipcp = Ipcp::client(config.request_dns, config.request_nbns);
         Self::new(config, Role::Client, ipcp, Some(creds), now, rng)
     }
 
@@ -130,6 +136,10 @@ impl Session {
             config.mru,
             config.auth_methods.clone(),
             entropy.magics,
+            match role {
+                Role::Client => (config.request_pfc_acfc, config.request_callback),
+                Role::Server => (false, None),
+            },
         );
         let mut s = Self {
             role,
@@ -140,6 +150,12 @@ impl Session {
             ipcp,
             ipv6cp_fsm: Fsm::new(Protocol::Ipv6cp, config.fsm),
             ipv6cp: Ipv6cp::new(entropy.ifids),
+            ccp_fsm: Fsm::new(Protocol::Ccp, config.fsm),
+            ccp: Ccp::new(match role {
+                Role::Client => config.ccp_mppe,
+                Role::Server => None,
+            }),
+            identified: false,
             auth: Auth::None,
             challenges: Some(entropy.challenges),
             chap_id: entropy.chap_id,
@@ -291,14 +307,88 @@ impl Session {
                     })?;
                 self.ipv6cp_actions(a);
             }
+            Protocol::Ccp if self.runs_ccp() && self.phase == Phase::Network => {
+                self.handle_ccp(now, f.info)?
+            }
+            Protocol::Cbcp if lcp_open && self.role == Role::Client && self.lcp.callback_acked => {
+                self.handle_cbcp(f.info)?
+            }
             // Network-layer control before the Network phase is discarded (RFC 1661
             // §3.4); once we are there it gets a Protocol-Reject if we do not run it.
             Protocol::Ipcp | Protocol::Pap | Protocol::Chap => self.stats.discarded += 1,
+            Protocol::Ccp if self.runs_ccp() => self.stats.discarded += 1,
             Protocol::Ipv6cp if self.config.ipv6 => self.stats.discarded += 1,
             other if lcp_open => self.protocol_reject(other, f.info),
             _ => self.stats.discarded += 1,
         }
         Ok(None)
+    }
+
+    /// CCP is negotiated (rather than Protocol-Rejected): a client with `ccp_mppe`.
+    fn runs_ccp(&self) -> bool {
+        self.role == Role::Client && self.config.ccp_mppe.is_some()
+    }
+
+    fn handle_ccp(&mut self, now: Instant, info: &[u8]) -> Result<(), Error> {
+        let pkt = decode(Protocol::Ccp, info)?;
+        let refusal = matches!(pkt.code, Code::ConfigureNak | Code::ConfigureReject);
+        if refusal && matches!(self.ccp_fsm.state(), State::ReqSent | State::AckSent) {
+            // MPPE refused: nothing else to ask for, so CCP closes (Terminate-Request)
+            // instead of asking again without options, as Windows does.
+            self.ccp.refused = true;
+            let _ = self
+                .ccp_fsm
+                .event(now, FsmEvent::Close, &mut self.ccp, &mut self.out);
+            return Ok(());
+        }
+        let _ = self
+            .ccp_fsm
+            .receive(now, &pkt, raw(&pkt, info), &mut self.ccp, &mut self.out)
+            .map_err(|error| Error::Packet {
+                protocol: Protocol::Ccp,
+                error,
+            })?;
+        Ok(())
+    }
+
+    /// The Callback Control Protocol after the server acked our Callback option (a
+    /// Windows RRAS server would): every Callback-Request is answered with a
+    /// Callback-Response holding "no callback" (type 1), the answer of a Windows client
+    /// whose user has no callback configured. Other codes are ignored.
+    fn handle_cbcp(&mut self, info: &[u8]) -> Result<(), Error> {
+        /// CBCP codes (draft-ietf-pppext-callback-cp-02 §2).
+        const CALLBACK_REQUEST: u8 = 1;
+        const CALLBACK_RESPONSE: u8 = 2;
+        let pkt = decode(Protocol::Cbcp, info)?;
+        if pkt.code.value() == CALLBACK_REQUEST {
+            self.out
+                .push_cp(Protocol::Cbcp, Code::from(CALLBACK_RESPONSE), pkt.id, |w| {
+                    w.u8(1);
+                    w.u8(2);
+                });
+        } else {
+            self.stats.discarded += 1;
+        }
+        Ok(())
+    }
+
+    /// Client: the configured LCP Identification packets (RFC 1570 §2.1: magic number,
+    /// then the message), once, when LCP first opens, as Windows sends them.
+    fn send_identification(&mut self) {
+        if self.identified || self.role != Role::Client {
+            return;
+        }
+        self.identified = true;
+        let magic = self.lcp.echo_magic();
+        for msg in &self.config.identification {
+            let msg = msg.get(..MAX_CP_LEN - 8).unwrap_or(msg);
+            self.reject_id = self.reject_id.wrapping_add(1);
+            self.out
+                .push_cp(Protocol::Lcp, Code::Identification, self.reject_id, |w| {
+                    w.u32(magic);
+                    w.bytes(msg);
+                });
+        }
     }
 
     fn handle_lcp(&mut self, now: Instant, info: &[u8]) -> Result<(), Error> {
@@ -412,6 +502,12 @@ impl Session {
                     self.ipv6cp_fsm
                         .event(now, FsmEvent::RxjMinus, &mut self.ipv6cp, &mut self.out);
                 self.ipv6cp_actions(a);
+            }
+            // The server does not run CCP (ours, SoftEther): CCP stops, IPCP goes on.
+            Protocol::Ccp => {
+                let _ = self
+                    .ccp_fsm
+                    .event(now, FsmEvent::RxjMinus, &mut self.ccp, &mut self.out);
             }
             _ => {
                 let _ = self
@@ -535,6 +631,9 @@ impl Session {
             let _ = self
                 .ipv6cp_fsm
                 .event(now, FsmEvent::Down, &mut self.ipv6cp, &mut self.out);
+            let _ = self
+                .ccp_fsm
+                .event(now, FsmEvent::Down, &mut self.ccp, &mut self.out);
             if matches!(self.lcp_fsm.state(), State::Closing | State::Stopping) {
                 self.auth = Auth::None;
                 self.phase = Phase::Terminate;
@@ -576,6 +675,7 @@ impl Session {
             self.echo_timer = Some(now + i);
             self.echo_outstanding = 0;
         }
+        self.send_identification();
         if self.authenticated {
             self.enter_network(now);
             return;
@@ -637,6 +737,15 @@ impl Session {
     fn enter_network(&mut self, now: Instant) {
         self.phase = Phase::Network;
         self.auth_deadline = None;
+        // CCP first, then IPCP: the order Windows sends them in.
+        if self.runs_ccp() {
+            let _ = self
+                .ccp_fsm
+                .event(now, FsmEvent::Open, &mut self.ccp, &mut self.out);
+            let _ = self
+                .ccp_fsm
+                .event(now, FsmEvent::Up, &mut self.ccp, &mut self.out);
+        }
         let a = self
             .ipcp_fsm
             .event(now, FsmEvent::Open, &mut self.ipcp, &mut self.out);
@@ -714,6 +823,10 @@ impl Session {
             .ipv6cp_fsm
             .handle_timeout(now, &mut self.ipv6cp, &mut self.out);
         self.ipv6cp_actions(a);
+        // CCP giving up (no answer) leaves the link up, like a Protocol-Reject.
+        let _ = self
+            .ccp_fsm
+            .handle_timeout(now, &mut self.ccp, &mut self.out);
         match &mut self.auth {
             Auth::Server(s) => {
                 let o = s.handle_timeout(now, &mut self.out);
@@ -772,6 +885,7 @@ impl Session {
             self.lcp_fsm.poll_timeout(),
             self.ipcp_fsm.poll_timeout(),
             self.ipv6cp_fsm.poll_timeout(),
+            self.ccp_fsm.poll_timeout(),
             auth,
             self.auth_deadline,
             self.echo_timer,
