@@ -240,15 +240,27 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                 }
             }
             n = tun_recv => {
-                match n {
-                    Ok(n) => {
-                        if tun_buf.set_len(n).is_ok()
-                            && let Some(output) = engine.handle_tun(now(), &mut tun_buf)
-                        {
-                            send_output(output, tun_buf.payload(), &sockets, tun.as_ref()).await;
+                let mut n = n;
+                // The first packet woke us; the rest of the burst is read without waiting.
+                for _ in 0..RECV_BATCH {
+                    match n {
+                        Ok(len) => {
+                            if tun_buf.set_len(len).is_ok()
+                                && let Some(output) = engine.handle_tun(now(), &mut tun_buf)
+                            {
+                                send_output(output, tun_buf.payload(), &sockets, tun.as_ref()).await;
+                            }
+                        }
+                        Err(e) => {
+                            if e.kind() != io::ErrorKind::WouldBlock {
+                                tracing::warn!("TUN read: {e}");
+                            }
+                            break;
                         }
                     }
-                    Err(e) => tracing::warn!("TUN read: {e}"),
+                    tun_buf.reset(TUN_HEADROOM);
+                    let Some(t) = tun.as_ref() else { break };
+                    n = t.try_recv(tun_buf.spare_from_start());
                 }
                 tun_buf.reset(TUN_HEADROOM);
             }

@@ -105,6 +105,14 @@ impl Tun {
         self.device.recv(buf).await
     }
 
+    /// Reads one IP packet if one is queued, without waiting: `WouldBlock` when none is.
+    /// The driver drains the device with this after each wake-up (one `epoll` turn
+    /// per burst, not per packet).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // The device is non-blocking (`tun` sets O_NONBLOCK for the async wrapper).
+        tun::Device::recv(&self.device, buf)
+    }
+
     /// Writes one IP packet.
     pub async fn send(&self, packet: &[u8]) -> io::Result<usize> {
         self.device.send(packet).await
