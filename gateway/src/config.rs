@@ -144,12 +144,14 @@ pub struct IkeConfig {
     pub legacy: bool,
     /// Answer Aggressive Mode (exposes the PSK hash to offline guessing).
     pub aggressive_mode: bool,
-    /// Claim to be behind NAT (fake NAT-D) so every client uses UDP 4500.
+    /// Claim to be behind NAT (fake NAT-D) so every client uses UDP 4500. `false` needs
+    /// `raw_esp` (clients without a NAT then use raw ESP) and IPv4-only `listen`.
     pub force_encapsulation: bool,
     /// Accept Windows clients when the *server* is behind NAT (Windows needs the
     /// AssumeUDPEncapsulationContextOnSendRule registry key otherwise).
     pub windows_server_behind_nat: bool,
-    /// Accept raw ESP (IP protocol 50); needs CAP_NET_RAW.
+    /// Open a raw ESP socket (IP protocol 50, IPv4) for clients not behind a NAT;
+    /// needs CAP_NET_RAW. Used only with `force_encapsulation = false`.
     pub raw_esp: bool,
     /// Dead peer detection interval for peers that support DPD, in seconds (0: off).
     pub dpd_interval_secs: u64,
@@ -429,6 +431,25 @@ impl Config {
         }
         if self.psk.as_ref().is_some_and(|p| p.expose().is_empty()) {
             return bad("psk: must not be empty".into());
+        }
+        if !self.ike.force_encapsulation {
+            // Honest NAT-D: a client that is not behind a NAT keeps IKE on port 500 and
+            // sends raw ESP (IP protocol 50), which only the raw ESP socket receives.
+            if !self.ike.raw_esp {
+                return bad(
+                    "ike.force_encapsulation = false sends honest NAT-D, so clients \
+                     not behind a NAT use raw ESP (IP protocol 50): set ike.raw_esp = true \
+                     (needs CAP_NET_RAW), or keep force_encapsulation = true"
+                        .into(),
+                );
+            }
+            if let Some(a) = self.listen.iter().find(|a| a.is_ipv6()) {
+                return bad(format!(
+                    "ike.force_encapsulation = false: raw ESP is built for IPv4 only, and an \
+                     IPv6 client not behind a NAT would use it; listen on IPv4 addresses only \
+                     (not {a}) or keep force_encapsulation = true"
+                ));
+            }
         }
         let certs = &self.certificates;
         if certs.cert.len() != certs.key.len() {
@@ -1021,6 +1042,17 @@ mod tests {
             (Box::new(|c| c.limits.sessions = 0), "limits.sessions"),
             (Box::new(|c| c.limits.half_open_ike_sas = 4), "per_source"),
             (Box::new(|c| c.psk = Some(Secret::new(""))), "psk"),
+            (
+                Box::new(|c| c.ike.force_encapsulation = false),
+                "set ike.raw_esp = true",
+            ),
+            (
+                Box::new(|c| {
+                    c.ike.force_encapsulation = false;
+                    c.ike.raw_esp = true;
+                }),
+                "raw ESP is built for IPv4 only",
+            ),
         ];
         for (mutate, needle) in cases {
             let mut c = Config::default();
@@ -1193,5 +1225,18 @@ mod tests {
             err.contains("10.77.0.1"),
             "a static address equal to the gateway's: {err}"
         );
+    }
+
+    #[test]
+    fn raw_esp_without_forced_encapsulation_on_ipv4_is_valid() {
+        let mut c = Config::default();
+        c.ike.force_encapsulation = false;
+        c.ike.raw_esp = true;
+        c.listen = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+        c.validate().unwrap();
+        // raw_esp alone (NAT-D still faked) is allowed: the socket just stays idle.
+        let mut c = Config::default();
+        c.ike.raw_esp = true;
+        c.validate().unwrap();
     }
 }

@@ -2,7 +2,7 @@
 //! project that reads the clock.
 //!
 //! Each turn computes the core's next deadline, then waits on all of: the UDP sockets,
-//! the TUN device, the deadline, SIGTERM/SIGINT (graceful shutdown), SIGHUP (reload the
+//! the raw ESP socket (when enabled), the TUN device, the deadline, SIGTERM/SIGINT (graceful shutdown), SIGHUP (reload the
 //! users file) and status requests. After handling whichever came first it drains the
 //! core's output. Buffers are allocated once, up front: the per-packet path allocates
 //! nothing.
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use wire::PacketBuf;
 
 use crate::io::control::ControlRequest;
+use crate::io::esp::EspSocket;
 use crate::io::tun::Tun;
 use crate::io::udp::{MAX_DATAGRAM, UdpSocket};
 use crate::status::StatusReport;
@@ -41,6 +42,15 @@ pub enum Output {
         /// The peer.
         remote: SocketAddr,
     },
+    /// A raw ESP packet (IP protocol 50; the buffer holds the ESP header onwards) from
+    /// `local` to `remote`, for a peer not behind a NAT. The driver sends it on the raw
+    /// ESP socket, from `local`.
+    Esp {
+        /// Our address, as the peer addressed us.
+        local: std::net::IpAddr,
+        /// The peer.
+        remote: std::net::IpAddr,
+    },
     /// An IP packet for the TUN device.
     Tun,
 }
@@ -58,6 +68,15 @@ pub trait Engine {
         remote: SocketAddr,
         data: &mut [u8],
     ) -> Option<Range<usize>>;
+
+    /// A raw ESP packet arrived on the raw ESP socket: `packet` is the IPv4 packet as
+    /// the socket returned it (IP header, then ESP), and may be changed in place. Returns
+    /// the range of `packet` that now holds an IP packet for the TUN device, as
+    /// [`Self::handle_udp`] does. Engines without raw ESP ignore it.
+    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
+        let _ = (now, packet);
+        None
+    }
 
     /// The TUN device gave an IP packet. The core may encapsulate it in place (the
     /// buffer has [`TUN_HEADROOM`] and [`TUN_TAILROOM`]); when it returns `Some`, `packet`
@@ -108,6 +127,8 @@ pub struct InterfaceConfig {
 pub struct DriverIo {
     /// The UDP sockets (500 and 4500 on each listen address).
     pub sockets: Vec<UdpSocket>,
+    /// The raw ESP socket (IP protocol 50), when raw ESP is enabled.
+    pub esp: Option<EspSocket>,
     /// The TUN device; `None` for `connect --no-tun` and tests.
     pub tun: Option<Tun>,
     /// Status requests from the status socket and the metrics endpoint.
@@ -142,6 +163,7 @@ fn now() -> Instant {
 pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped> {
     let DriverIo {
         sockets,
+        esp,
         mut tun,
         mut control,
         users_file,
@@ -150,6 +172,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let sockets = Sockets { udp: sockets, esp };
 
     let mut udp_buf = vec![0u8; MAX_DATAGRAM].into_boxed_slice();
     let mut tun_buf = PacketBuf::new(TUN_HEADROOM + MAX_DATAGRAM + TUN_TAILROOM, TUN_HEADROOM);
@@ -199,10 +222,10 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
             }
         };
         let ready_socket = poll_fn(|cx| {
-            let n = sockets.len();
+            let n = sockets.udp.len();
             for k in 0..n {
                 let i = (next_socket + k) % n;
-                if let Some(s) = sockets.get(i)
+                if let Some(s) = sockets.udp.get(i)
                     && let Poll::Ready(r) = s.poll_recv_ready(cx)
                 {
                     return Poll::Ready((i, r));
@@ -211,14 +234,44 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
             Poll::Pending
         });
 
+        let esp_ready = poll_fn(|cx| match &sockets.esp {
+            Some(s) => s.poll_recv_ready(cx),
+            None => Poll::Pending,
+        });
+
         tokio::select! {
+            ready = esp_ready => {
+                if let Err(e) = ready {
+                    tracing::warn!("raw ESP socket error: {e}");
+                    continue;
+                }
+                let Some(esp) = sockets.esp.as_ref() else { continue };
+                for _ in 0..RECV_BATCH {
+                    let n = match esp.try_recv(&mut udp_buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::debug!("raw ESP recv: {e}");
+                            break;
+                        }
+                    };
+                    let Some(packet) = udp_buf.get_mut(..n) else { break };
+                    let range = engine.handle_raw_esp(now(), packet);
+                    if let (Some(range), Some(t)) = (range, tun.as_ref())
+                        && let Some(packet) = udp_buf.get(range)
+                        && let Err(e) = t.send(packet).await
+                    {
+                        tracing::debug!("TUN write: {e}");
+                    }
+                }
+            }
             (i, ready) = ready_socket => {
                 next_socket = i + 1;
                 if let Err(e) = ready {
                     tracing::warn!("UDP socket error: {e}");
                     continue;
                 }
-                let Some(socket) = sockets.get(i) else { continue };
+                let Some(socket) = sockets.udp.get(i) else { continue };
                 for _ in 0..RECV_BATCH {
                     let r = match socket.try_recv(&mut udp_buf) {
                         Ok(r) => r,
@@ -304,9 +357,16 @@ fn reload<E: Engine>(engine: &mut E, users_file: Option<&std::path::Path>) {
     }
 }
 
+/// The sockets the driver sends on.
+#[derive(Debug)]
+struct Sockets {
+    udp: Vec<UdpSocket>,
+    esp: Option<EspSocket>,
+}
+
 async fn flush<E: Engine>(
     engine: &mut E,
-    sockets: &[UdpSocket],
+    sockets: &Sockets,
     tun: Option<&Tun>,
     buf: &mut PacketBuf,
 ) {
@@ -339,15 +399,24 @@ pub fn socket_for(sockets: &[UdpSocket], local: SocketAddr) -> Option<&UdpSocket
         })
 }
 
-async fn send_output(output: Output, data: &[u8], sockets: &[UdpSocket], tun: Option<&Tun>) {
+async fn send_output(output: Output, data: &[u8], sockets: &Sockets, tun: Option<&Tun>) {
     match output {
         Output::Udp { local, remote } => {
-            let Some(socket) = socket_for(sockets, local) else {
+            let Some(socket) = socket_for(&sockets.udp, local) else {
                 tracing::warn!(%local, %remote, "no socket for this local address; datagram dropped");
                 return;
             };
             if let Err(e) = socket.send(data, remote, Some(local.ip())).await {
                 tracing::warn!(%local, %remote, "send: {e}");
+            }
+        }
+        Output::Esp { local, remote } => {
+            let Some(esp) = sockets.esp.as_ref() else {
+                tracing::warn!(%local, %remote, "no raw ESP socket; packet dropped");
+                return;
+            };
+            if let Err(e) = esp.send(data, local, remote).await {
+                tracing::warn!(%local, %remote, "raw ESP send: {e}");
             }
         }
         Output::Tun => {

@@ -106,13 +106,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }
-    if resolved.config.ike.raw_esp || !resolved.config.ike.force_encapsulation {
-        eprintln!(
-            "l2tpgw serve: raw ESP (IP protocol 50) is not built yet: keep raw_esp = false and \
-             force_encapsulation = true (every client then uses UDP 4500)"
-        );
-        return ExitCode::from(2);
-    }
     if resolved.psk_generated {
         // Printed once, to stdout, so it can be captured; never logged.
         println!("generated pre-shared key: {}", resolved.psk.expose());
@@ -137,6 +130,27 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     let c = &resolved.config;
     let core_config = CoreConfig::from_resolved(resolved).map_err(std::io::Error::other)?;
     let sockets = gateway::io::udp::bind_all(&c.listen, c.ike_port, c.nat_t_port)?;
+    let esp = if c.ike.raw_esp {
+        // One raw socket: bound to the listen address when there is exactly one IPv4
+        // address, else to all (replies name their source address per packet).
+        let v4: Vec<std::net::Ipv4Addr> = c
+            .listen
+            .iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V4(v4) => Some(*v4),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
+        let bind = match v4.as_slice() {
+            [one] => *one,
+            _ => std::net::Ipv4Addr::UNSPECIFIED,
+        };
+        let socket = gateway::io::esp::EspSocket::bind(bind)?;
+        tracing::info!(address = %bind, "raw ESP (IP protocol 50) socket open");
+        Some(socket)
+    } else {
+        None
+    };
     let pool = core_config.pool.cidr();
     let tun = Tun::create(&TunConfig {
         name: c.network.tun_name.clone(),
@@ -186,6 +200,7 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     let mut core = Core::new(core_config, now, CoreRandom::os());
     let io = gateway::driver::DriverIo {
         sockets,
+        esp,
         tun: Some(tun),
         control: control_rx,
         users_file: c.users_file.clone(),
@@ -342,6 +357,7 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
         let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
         let io = gateway::driver::DriverIo {
             sockets: vec![ike_socket, nat_t_socket],
+            esp: None,
             tun,
             control: control_rx,
             users_file: None,

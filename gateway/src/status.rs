@@ -110,7 +110,11 @@ impl StatusReport {
                             format!(
                                 "{}{}",
                                 e.suite,
-                                if e.udp_encapsulated { " udp" } else { "" }
+                                if e.udp_encapsulated {
+                                    " udp"
+                                } else {
+                                    " raw-esp"
+                                }
                             ),
                             human_duration(e.age_secs),
                         )

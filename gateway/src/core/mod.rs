@@ -165,6 +165,18 @@ pub struct SaPair {
     pub udp_encapsulated: bool,
 }
 
+/// How an ESP packet reached the core.
+#[derive(Debug, Clone, Copy)]
+enum EspPath {
+    /// In UDP (port 4500, RFC 3948).
+    Udp {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// As IP protocol 50.
+    Raw { local: IpAddr, remote: IpAddr },
+}
+
 /// One PPP session over one L2TP session.
 struct Session {
     ppp: ppp::Session,
@@ -343,6 +355,7 @@ impl Core {
             Inbound {
                 sa: inbound,
                 peer: id,
+                udp_encapsulated: pair.udp_encapsulated,
             },
         );
         self.counters.bump("sa_pairs_installed");
@@ -395,13 +408,10 @@ impl Core {
         self.process(now);
     }
 
-    fn esp_in(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        local: SocketAddr,
-        data: &mut [u8],
-    ) -> Option<Range<usize>> {
+    /// An ESP packet, from UDP 4500 (`Path::Udp`) or raw IP protocol 50 (`Path::Raw`,
+    /// whose addresses carry no port). Never answered: an unknown SPI, or an SA that was
+    /// negotiated for the other encapsulation, is dropped and counted.
+    fn esp_in(&mut self, now: Instant, path: EspPath, data: &mut [u8]) -> Option<Range<usize>> {
         let Ok(spi) = esp::nat_t::spi(data) else {
             self.counters.bump("esp_truncated");
             return None;
@@ -410,6 +420,12 @@ impl Core {
             self.counters.bump("esp_unknown_spi");
             return None;
         };
+        if entry.udp_encapsulated != matches!(path, EspPath::Udp { .. }) {
+            // Raw ESP on an SA negotiated for UDP 4500, or ESP in UDP on a raw one: not
+            // what IKE agreed, so not opened (nor its sequence number consumed).
+            self.counters.bump("esp_wrong_encapsulation");
+            return None;
+        }
         let peer_id = entry.peer;
         let opened = match entry.sa.open(data) {
             Ok(o) => o,
@@ -428,7 +444,15 @@ impl Core {
         let range = opened.range.clone();
         let peer = self.peers.get_mut(&peer_id)?;
         peer.confirm_inbound(spi);
-        // NAT rebinding: the authenticated packet says where the peer is now.
+        // NAT rebinding (or a new address): the authenticated packet says where the peer
+        // is now. Raw ESP has no ports; the IKE ports are kept.
+        let (local, remote) = match path {
+            EspPath::Udp { local, remote } => (local, remote),
+            EspPath::Raw { local, remote } => (
+                SocketAddr::new(local, peer.local.port()),
+                SocketAddr::new(remote, peer.remote.port()),
+            ),
+        };
         if peer.remote != remote {
             peer.remote = remote;
             peer.local = local;
@@ -528,9 +552,16 @@ impl Core {
             self.counters.bump_esp(e);
             return None;
         }
-        Some(Output::Udp {
-            local: peer.local,
-            remote: peer.remote,
+        Some(if peer.udp_encapsulated {
+            Output::Udp {
+                local: peer.local,
+                remote: peer.remote,
+            }
+        } else {
+            Output::Esp {
+                local: peer.local.ip(),
+                remote: peer.remote.ip(),
+            }
         })
     }
 
@@ -985,7 +1016,7 @@ impl Engine for Core {
                     self.ike_in(now, local, remote, ike_message);
                     None
                 }
-                _ => self.esp_in(now, remote, local, data),
+                _ => self.esp_in(now, EspPath::Udp { local, remote }, data),
             }
         } else if port == self.config.ike_port {
             self.ike_in(now, local, remote, data);
@@ -994,6 +1025,23 @@ impl Engine for Core {
             self.counters.bump("unknown_port");
             None
         }
+    }
+
+    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
+        let raw = match transport::parse_raw_esp_ipv4(packet) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.bump(e.label());
+                return None;
+            }
+        };
+        let path = EspPath::Raw {
+            local: IpAddr::V4(raw.local),
+            remote: IpAddr::V4(raw.remote),
+        };
+        let offset = raw.esp.start;
+        let range = self.esp_in(now, path, packet.get_mut(raw.esp)?)?;
+        Some(range.start + offset..range.end + offset)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {

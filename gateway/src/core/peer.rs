@@ -12,6 +12,9 @@ use super::transport::L2TP_PORT;
 pub(super) struct Inbound {
     pub(super) sa: esp::InboundSa,
     pub(super) peer: l2tp::PeerId,
+    /// Negotiated as ESP in UDP 4500 (else raw IP protocol 50): the only way it is
+    /// accepted.
+    pub(super) udp_encapsulated: bool,
 }
 
 /// One installed pair.

@@ -77,6 +77,8 @@ struct Client {
     down: bool,
     received_ip: Vec<Vec<u8>>,
     rng: DeterministicRandom,
+    /// Raw ESP (IP protocol 50, no NAT) instead of ESP in UDP 4500.
+    raw: bool,
 }
 
 const CLIENT_PEER: l2tp::PeerId = l2tp::PeerId(1);
@@ -129,7 +131,39 @@ impl Client {
             down: false,
             received_ip: Vec::new(),
             rng,
+            raw: false,
         }
+    }
+
+    /// A client not behind a NAT, its pair keyed for raw ESP (IP protocol 50), up.
+    fn up_raw(core: &mut Core, now: &mut Instant, remote: &str, spi: u32, user: &str) -> Self {
+        let c = Self::new_raw(core, *now, remote, spi, user);
+        let mut clients = [c];
+        drive(core, &mut clients, now, Duration::from_secs(30), all_up);
+        let [client] = clients;
+        client
+    }
+
+    /// A client not behind a NAT, its pair keyed for raw ESP (IP protocol 50).
+    fn new_raw(core: &mut Core, now: Instant, remote: &str, spi: u32, user: &str) -> Self {
+        let now = &now;
+        let mut c = Self::new(core, *now, remote, spi, 1, user, "secret");
+        // Re-key the same SPIs as a raw ESP pair (the IKE path: port 500 both ends).
+        core.remove_sa_pair(*now, Spi(spi));
+        core.install_sa_pair(
+            *now,
+            SaPair {
+                ike: 1,
+                local: SERVER_IKE.parse().unwrap(),
+                remote: c.remote,
+                inbound: params(spi, spi as u8),
+                outbound: params(spi + 1, spi as u8 ^ 0x55),
+                udp_encapsulated: false,
+            },
+        )
+        .unwrap();
+        c.raw = true;
+        c
     }
 
     /// A client that keys its SAs with IKE (Main Mode PSK, Quick Mode) against the core.
@@ -186,6 +220,7 @@ impl Client {
             down: false,
             received_ip: Vec::new(),
             rng: DeterministicRandom::new(seed),
+            raw: false,
         }
     }
 
@@ -215,6 +250,7 @@ impl Client {
         }
         while let Some(ev) = ike.poll_event() {
             if let ike::Event::ChildSaUp(c) = ev {
+                self.raw = c.encapsulation == ike::Encapsulation::Transport;
                 self.out_sa = Some(esp::OutboundSa::new(&c.outbound, now, &mut self.rng).unwrap());
                 self.in_sa = Some(esp::InboundSa::new(&c.inbound, now).unwrap());
                 if self.remote != c.path.local {
@@ -342,7 +378,14 @@ impl Client {
         let opened = self.in_sa.as_mut().unwrap().open(&mut datagram).unwrap();
         assert_eq!(opened.next_header, IpProtocol::Udp);
         let range = opened.range.clone();
-        let inner = transport::parse_inner(&datagram[range.clone()], None).unwrap();
+        // Raw ESP: the core's inner UDP checksum is real (over the outer addresses).
+        let addrs = self
+            .raw
+            .then(|| (SERVER.parse::<SocketAddr>().unwrap().ip(), self.remote.ip()));
+        if self.raw {
+            assert_ne!(datagram[range.start + 6..range.start + 8], [0, 0]);
+        }
+        let inner = transport::parse_inner(&datagram[range.clone()], addrs).unwrap();
         assert_eq!(inner.src_port, 1701);
         let l2tp_bytes =
             &datagram[range.start + inner.payload.start..range.start + inner.payload.end];
@@ -394,6 +437,34 @@ impl Client {
     }
 }
 
+/// An IPv4 packet as a raw socket returns it: header (protocol 50) then `esp`.
+fn raw_ipv4(src: std::net::IpAddr, dst: std::net::IpAddr, esp: &[u8]) -> Vec<u8> {
+    let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (src, dst) else {
+        panic!("IPv4 only")
+    };
+    let total = 20 + esp.len();
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        50,
+        0,
+        0,
+    ];
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(esp);
+    let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
+    v.fill_checksum();
+    p
+}
+
 fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
     let total = 28 + payload.len();
     let mut p = vec![
@@ -442,7 +513,12 @@ fn drive(
             }
             for mut d in c.outgoing(*now) {
                 moved = true;
-                let r = core.handle_udp(*now, server, c.remote, &mut d);
+                let r = if c.raw {
+                    let mut p = raw_ipv4(c.remote.ip(), server.ip(), &d);
+                    core.handle_raw_esp(*now, &mut p)
+                } else {
+                    core.handle_udp(*now, server, c.remote, &mut d)
+                };
                 assert!(r.is_none(), "control traffic never reaches the TUN");
             }
         }
@@ -452,6 +528,19 @@ fn drive(
                 break;
             };
             moved = true;
+            if let Output::Esp { local, remote } = out {
+                assert_eq!(
+                    local,
+                    server.ip(),
+                    "raw ESP leaves from the client's address"
+                );
+                let c = clients
+                    .iter_mut()
+                    .find(|c| c.raw && c.remote.ip() == remote)
+                    .expect("raw ESP only to a raw ESP client");
+                c.receive(*now, buf.payload().to_vec());
+                continue;
+            }
             let Output::Udp { local, remote } = out else {
                 panic!("control output to TUN")
             };
@@ -1122,4 +1211,131 @@ fn a_silent_peer_loses_its_ipsec_sas_when_its_last_tunnel_times_out() {
     assert_eq!(counters["dead_peers_released"], 1, "{counters:?}");
     assert_eq!(core.session_count(), 0);
     assert_eq!(core.pool().in_use(), 0);
+}
+
+#[test]
+fn raw_esp_client_comes_up_and_traffic_flows_both_ways() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut c = Client::up_raw(&mut core, &mut now, "198.51.100.7:500", 0x3000, "alice");
+    let ip = c.up.unwrap();
+    // Client -> TUN: the IP packet comes back as a range of the raw IPv4 packet.
+    let (packet, esp) = c.send_ip(ip, Ipv4Addr::new(9, 9, 9, 9), b"ping");
+    let mut raw = raw_ipv4(c.remote.ip(), "192.0.2.1".parse().unwrap(), &esp);
+    let range = core.handle_raw_esp(now, &mut raw).unwrap();
+    assert_eq!(&raw[range], &packet[..]);
+    // TUN -> client: raw ESP from the address the client used.
+    let reply = ipv4_udp(Ipv4Addr::new(9, 9, 9, 9), ip, b"pong");
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&reply).unwrap();
+    let out = core.handle_tun(now, &mut buf).unwrap();
+    assert_eq!(
+        out,
+        Output::Esp {
+            local: "192.0.2.1".parse().unwrap(),
+            remote: "198.51.100.7".parse().unwrap(),
+        }
+    );
+    // The buffer starts at the SPI (the kernel writes the IP header).
+    assert_eq!(&buf.payload()[..4], &(0x3001u32).to_be_bytes());
+    c.receive(now, buf.payload().to_vec());
+    assert_eq!(c.received_ip, [reply]);
+    let status = core.status(now);
+    let esp = status.sessions[0].esp.as_ref().unwrap();
+    assert!(!esp.udp_encapsulated, "status shows raw ESP");
+}
+
+#[test]
+fn esp_on_the_other_encapsulation_or_unknown_spi_is_dropped_counted_never_answered() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret", "bob:secret"]);
+    let mut clients = [
+        Client::new(
+            &mut core,
+            now,
+            "198.51.100.8:4500",
+            0x5000,
+            2,
+            "bob",
+            "secret",
+        ),
+        Client::new_raw(&mut core, now, "198.51.100.7:500", 0x3000, "alice"),
+    ];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let [mut udp, mut raw] = clients;
+    let server: SocketAddr = SERVER.parse().unwrap();
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    while core.poll_output(&mut buf).is_some() {}
+    let wrong = |core: &Core| core.counters().get("esp_wrong_encapsulation");
+
+    // The raw ESP client's packet arriving in UDP 4500: dropped, counted.
+    let raw_ip = raw.up.unwrap();
+    let (packet, esp) = raw.send_ip(raw_ip, Ipv4Addr::new(9, 9, 9, 9), b"x");
+    let mut d = esp.clone();
+    assert_eq!(core.handle_udp(now, server, raw.remote, &mut d), None);
+    assert_eq!(wrong(&core), 1);
+    // The UDP client's packet arriving as raw ESP: dropped, counted.
+    let (_, esp_udp) = udp.send_ip(udp.up.unwrap(), Ipv4Addr::new(9, 9, 9, 9), b"y");
+    let mut p = raw_ipv4(udp.remote.ip(), server.ip(), &esp_udp);
+    assert_eq!(core.handle_raw_esp(now, &mut p), None);
+    assert_eq!(wrong(&core), 2);
+    // An unknown SPI, raw: dropped, counted.
+    let mut unknown = esp.clone();
+    unknown[..4].copy_from_slice(&0xdead_beefu32.to_be_bytes());
+    let mut p = raw_ipv4(raw.remote.ip(), server.ip(), &unknown);
+    assert_eq!(core.handle_raw_esp(now, &mut p), None);
+    assert_eq!(core.counters().get("esp_unknown_spi"), 1);
+    // Not IPv4/ESP at all.
+    let mut junk = vec![0x60; 40];
+    assert_eq!(core.handle_raw_esp(now, &mut junk), None);
+    assert_eq!(core.counters().get("raw_esp_bad_header"), 1);
+    // Nothing was answered.
+    assert!(core.poll_output(&mut buf).is_none());
+    // The refused packet consumed nothing: the same bytes on the right path open.
+    let mut p = raw_ipv4(raw.remote.ip(), server.ip(), &esp);
+    let range = core.handle_raw_esp(now, &mut p).unwrap();
+    assert_eq!(&p[range], &packet[..]);
+}
+
+#[test]
+fn ike_without_nat_negotiates_transport_mode_and_raw_esp() {
+    // Honest NAT-D, a client not behind a NAT: IKE stays on 500, Quick Mode agrees on
+    // plain transport mode (1), and the pair is raw ESP.
+    let (mut core, mut now) = core_with(
+        |c| {
+            c.ike.force_encapsulation = false;
+            c.ike.raw_esp = true;
+            c.listen = vec!["0.0.0.0".parse().unwrap()];
+            c.psk = Some(crate::secret::Secret::new("sharedkey"));
+        },
+        &["alice:secret"],
+    );
+    let mut clients = [Client::with_ike(
+        now,
+        "198.51.100.9",
+        "sharedkey",
+        77,
+        "alice",
+        "secret",
+    )];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let c = &clients[0];
+    assert!(
+        c.raw,
+        "Quick Mode chose transport mode, not UDP-encapsulated"
+    );
+    assert_eq!(c.remote.port(), 500, "no float to 4500 without NAT");
+    let status = core.status(now);
+    assert!(!status.sessions[0].esp.as_ref().unwrap().udp_encapsulated);
+    assert_eq!(core.counters().get("esp_wrong_encapsulation"), 0);
 }

@@ -13,7 +13,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 
@@ -23,69 +22,7 @@ use tokio::io::Interest;
 /// IP protocol number of ESP.
 pub const IPPROTO_ESP: i32 = 50;
 
-/// One raw ESP packet as received: where it came from, where it went, and where its ESP
-/// part (SPI onwards) lies in the buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEsp {
-    /// The sender.
-    pub remote: Ipv4Addr,
-    /// The local address the sender used.
-    pub local: Ipv4Addr,
-    /// The ESP packet (header, payload, ICV) within the buffer given to [`parse_ipv4`].
-    pub esp: Range<usize>,
-}
-
-/// Why a received packet is not raw ESP the core can use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RawEspError {
-    /// The IPv4 header does not parse (version, lengths).
-    Header(wire::DecodeError),
-    /// Not protocol 50 (the kernel only gives ESP to this socket; a fuzzer may not).
-    NotEsp(u8),
-    /// A fragment (the kernel reassembles before raw delivery; never expected).
-    Fragment,
-}
-
-impl RawEspError {
-    /// The drop-counter name.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Header(_) => "raw_esp_bad_header",
-            Self::NotEsp(_) => "raw_esp_not_esp",
-            Self::Fragment => "raw_esp_fragment",
-        }
-    }
-}
-
-impl core::fmt::Display for RawEspError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Header(e) => write!(f, "IPv4 header: {e}"),
-            Self::NotEsp(p) => write!(f, "IP protocol {p}, not ESP"),
-            Self::Fragment => f.write_str("an IP fragment"),
-        }
-    }
-}
-
-impl std::error::Error for RawEspError {}
-
-/// Parses what an IPv4 raw socket returns (IP header, then the ESP packet); the ESP
-/// part ends at the header's total length (never past `packet`).
-pub fn parse_ipv4(packet: &[u8]) -> Result<RawEsp, RawEspError> {
-    let ip = wire::ip::Ipv4Packet::new_checked(packet).map_err(RawEspError::Header)?;
-    let proto = u8::from(ip.protocol());
-    if i32::from(proto) != IPPROTO_ESP {
-        return Err(RawEspError::NotEsp(proto));
-    }
-    if ip.is_fragment() {
-        return Err(RawEspError::Fragment);
-    }
-    Ok(RawEsp {
-        remote: ip.src(),
-        local: ip.dst(),
-        esp: ip.header_len()..ip.packet_len(),
-    })
-}
+pub use crate::core::transport::{RawEsp, RawEspError, parse_raw_esp_ipv4};
 
 /// A raw IPv4 socket for protocol 50, registered with tokio. See the module
 /// documentation.
@@ -250,43 +187,5 @@ mod tests {
         assert_eq!(&b[16..20], &[0, 0, 0, 0]); // ifindex
         assert_eq!(&b[20..24], &[192, 0, 2, 1]); // spec_dst
         assert_eq!(&b[24..28], &[0, 0, 0, 0]);
-    }
-
-    /// An ESP packet as a Linux raw socket returns it: IPv4 header (protocol 50,
-    /// 192.0.2.10 -> 198.51.100.1, DF) then SPI 0x11223344, sequence 1, 4 payload bytes.
-    const PACKET: [u8; 32] = [
-        0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x32, 0x00, 0x00, 192, 0, 2, 10, 198,
-        51, 100, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef,
-    ];
-
-    #[test]
-    fn parses_a_raw_esp_packet() {
-        let r = parse_ipv4(&PACKET).unwrap();
-        assert_eq!(r.remote, Ipv4Addr::new(192, 0, 2, 10));
-        assert_eq!(r.local, Ipv4Addr::new(198, 51, 100, 1));
-        assert_eq!(r.esp, 20..32);
-        assert_eq!(&PACKET[r.esp][..4], &[0x11, 0x22, 0x33, 0x44]);
-    }
-
-    #[test]
-    fn refuses_other_protocols_fragments_and_bad_lengths() {
-        let mut udp = PACKET;
-        udp[9] = 17;
-        assert_eq!(parse_ipv4(&udp), Err(RawEspError::NotEsp(17)));
-        let mut frag = PACKET;
-        frag[6] = 0x20; // more fragments
-        assert_eq!(parse_ipv4(&frag), Err(RawEspError::Fragment));
-        // Total length past the buffer.
-        let mut long = PACKET;
-        long[3] = 0x40;
-        assert!(matches!(parse_ipv4(&long), Err(RawEspError::Header(_))));
-        assert!(matches!(
-            parse_ipv4(&PACKET[..10]),
-            Err(RawEspError::Header(_))
-        ));
-        // Trailing link padding is not ESP.
-        let mut padded = PACKET.to_vec();
-        padded.extend_from_slice(&[0; 6]);
-        assert_eq!(parse_ipv4(&padded).unwrap().esp, 20..32);
     }
 }
