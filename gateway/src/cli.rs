@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "l2tpgw", version, about)]
 pub struct Cli {
-    /// Log format on stderr [env: L2TPGW_LOG_FORMAT; default: plain]. The level comes
-    /// from RUST_LOG (default `info`).
+    /// Log format [env: L2TPGW_LOG_FORMAT; default: plain]. The level comes
+    /// from RUST_LOG (default `info`); logs go to stderr (`serve`: to stdout with
+    /// L2TPGW_LOG_OUTPUT=stdout, as in the container image).
     #[arg(long, value_enum, global = true)]
     pub log_format: Option<LogFormat>,
     /// What to do.

@@ -5,13 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use gateway::cli::{Cli, Command, ConnectArgs, ServeArgs, StatusArgs};
 use gateway::config::{Config, Overrides, Resolved};
+use gateway::logging::LogOutput;
 use gateway::secret::OsRandom;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
-    match cli.log_format(&env) {
-        Ok(format) => gateway::logging::init(format),
+    let serving = matches!(cli.command, Command::Serve(_));
+    match cli
+        .log_format(&env)
+        .and_then(|f| Ok((f, LogOutput::from_env(serving, &env)?)))
+    {
+        Ok((format, output)) => gateway::logging::init(format, output),
         Err(e) => {
             eprintln!("l2tpgw: {e}");
             return ExitCode::from(2);
@@ -106,14 +111,31 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }
+    // Printed once, never logged: to stdout so it can be captured, or to stderr when the
+    // logs use stdout (L2TPGW_LOG_OUTPUT=stdout, the container), so that stdout holds
+    // only log lines.
+    let env = |k: &str| std::env::var(k).ok();
+    let to_stderr = LogOutput::from_env(true, &env).is_ok_and(LogOutput::secrets_to_stderr);
+    let say = |line: std::fmt::Arguments<'_>| {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     if resolved.psk_generated {
-        // Printed once, to stdout, so it can be captured; never logged.
-        println!("generated pre-shared key: {}", resolved.psk.expose());
+        say(format_args!(
+            "generated pre-shared key: {}",
+            resolved.psk.expose()
+        ));
     }
     if let Some(name) = &resolved.generated_user
         && let Some(pw) = resolved.users.get(name).and_then(|u| u.password())
     {
-        println!("generated user: {name}  password: {}", pw.expose());
+        say(format_args!(
+            "generated user: {name}  password: {}",
+            pw.expose()
+        ));
     }
     match run_server(&resolved).await {
         Ok(()) => ExitCode::SUCCESS,
