@@ -105,9 +105,28 @@ pub struct Phase1Suite {
     pub auth: Phase1Auth,
 }
 
+/// How an initiator lays out the attributes of its phase-1 transforms (a responder
+/// accepts any order and either encoding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttributeLayout {
+    /// Encryption, key length, hash, authentication method, group, life type, life
+    /// duration (two bytes when it fits): l2tpgw's own.
+    #[default]
+    Standard,
+    /// Encryption, key length, hash, group, authentication method, life type, and the
+    /// life duration always as a 4-byte variable-length attribute: what Windows sends
+    /// (`80010007 800e0100 80020002 80040014 80030001 800b0001 000c0004 00007080`).
+    Windows,
+}
+
 impl Phase1Suite {
     /// The transform that describes this suite.
     pub fn transform(&self, number: u8) -> Transform {
+        self.transform_in(number, AttributeLayout::Standard)
+    }
+
+    /// The transform that describes this suite, its attributes laid out as `layout`.
+    pub fn transform_in(&self, number: u8, layout: AttributeLayout) -> Transform {
         let mut attributes = Vec::new();
         let (enc, keylen) = match self.cipher {
             CipherAlg::TripleDes => (IkeEncryption::TripleDesCbc, None),
@@ -121,16 +140,24 @@ impl Phase1Suite {
             attributes.push(p(Phase1Attr::KeyLength, k));
         }
         attributes.push(p(Phase1Attr::HashAlgorithm, hash_id(self.hash).value()));
-        attributes.push(p(
-            Phase1Attr::AuthenticationMethod,
-            self.auth.method().value(),
-        ));
-        attributes.push(p(Phase1Attr::GroupDescription, self.group.id().value()));
+        let auth = p(Phase1Attr::AuthenticationMethod, self.auth.method().value());
+        let group = p(Phase1Attr::GroupDescription, self.group.id().value());
+        let secs = u32::try_from(self.lifetime.as_secs()).unwrap_or(u32::MAX);
+        let life = match layout {
+            AttributeLayout::Standard => {
+                attributes.extend([auth, group]);
+                Attribute::number(Phase1Attr::LifeDuration.value(), secs)
+            }
+            AttributeLayout::Windows => {
+                attributes.extend([group, auth]);
+                Attribute {
+                    ty: Phase1Attr::LifeDuration.value(),
+                    value: crate::msgs::AttrValue::Long(secs.to_be_bytes().to_vec()),
+                }
+            }
+        };
         attributes.push(p(Phase1Attr::LifeType, LifeType::Seconds.value()));
-        attributes.push(Attribute::number(
-            Phase1Attr::LifeDuration.value(),
-            u32::try_from(self.lifetime.as_secs()).unwrap_or(u32::MAX),
-        ));
+        attributes.push(life);
         Transform {
             number,
             id: KEY_IKE,
@@ -312,7 +339,7 @@ pub fn accept_phase1_reply(
 }
 
 /// The SA payload proposing `suites` in one ISAKMP proposal.
-pub fn phase1_offer(suites: &[Phase1Suite]) -> SaPayload {
+pub fn phase1_offer(suites: &[Phase1Suite], layout: AttributeLayout) -> SaPayload {
     SaPayload {
         doi: DOI_IPSEC,
         situation: SIT_IDENTITY_ONLY,
@@ -323,7 +350,7 @@ pub fn phase1_offer(suites: &[Phase1Suite]) -> SaPayload {
             transforms: suites
                 .iter()
                 .enumerate()
-                .map(|(i, s)| s.transform(i as u8 + 1))
+                .map(|(i, s)| s.transform_in(i as u8 + 1, layout))
                 .collect(),
         }],
     }
@@ -544,6 +571,8 @@ pub struct EspOffer {
     pub suite: esp::Suite,
     /// Lifetime in seconds.
     pub lifetime: Duration,
+    /// Lifetime in kilobytes, proposed after the seconds (Windows: 250 000), if any.
+    pub life_kb: Option<u32>,
 }
 
 /// The ESP SA payload an initiator sends: one proposal with every offer as a transform.
@@ -573,8 +602,12 @@ pub fn phase2_offer(
                     IpsecAttr::LifeDuration.value(),
                     u32::try_from(o.lifetime.as_secs()).unwrap_or(u32::MAX),
                 ),
-                a(IpsecAttr::EncapsulationMode, mode.value()),
             ];
+            if let Some(kb) = o.life_kb {
+                attributes.push(a(IpsecAttr::LifeType, LifeType::Kilobytes.value()));
+                attributes.push(Attribute::number(IpsecAttr::LifeDuration.value(), kb));
+            }
+            attributes.push(a(IpsecAttr::EncapsulationMode, mode.value()));
             let auth = match o.suite.integrity() {
                 esp::Integrity::None => None,
                 esp::Integrity::HmacMd5_96 => Some(EspAuthAlg::HmacMd5),
@@ -635,6 +668,32 @@ mod tests {
 
     fn a(t: IpsecAttr, v: u16) -> Attribute {
         Attribute::short(t.value(), v)
+    }
+
+    #[test]
+    fn windows_profile_offers_one_hour_and_250000_kilobytes() {
+        // Windows' Quick Mode lifetimes as a responder reads them back (strongSwan logged
+        // "received 250000000 lifebytes" from a Windows client: pfsense/docs
+        // source/vpn/ipsec/l2tp-ipsec.rst).
+        let p = crate::Profile::windows();
+        let sa = phase2_offer(&p.esp, [1, 2, 3, 4], EncapsulationMode::UdpTransport, None);
+        let c = select_phase2(&Config::default(), Phase2Context { udp_encap: true }, &sa).unwrap();
+        assert_eq!(c.suite.lifetime, Duration::from_secs(3600));
+        assert_eq!(c.suite.life_kb, Some(250_000));
+        // Seconds first, then kilobytes as a 4-byte value.
+        let t = &sa.proposals[0].transforms[0];
+        let mut enc = Vec::new();
+        crate::msgs::sa::encode_attributes(&t.attributes[2..4], &mut wire::Writer::new(&mut enc));
+        assert_eq!(hex::encode(&enc), "80010002000200040003d090");
+        // The Linux profile names no kilobytes.
+        let l = phase2_offer(
+            &crate::Profile::linux().esp,
+            [1, 2, 3, 4],
+            EncapsulationMode::UdpTransport,
+            None,
+        );
+        let c = select_phase2(&Config::default(), Phase2Context { udp_encap: true }, &l).unwrap();
+        assert_eq!(c.suite.life_kb, None);
     }
 
     #[test]
@@ -782,7 +841,7 @@ mod tests {
                 auth: Phase1Auth::Psk,
             },
         ];
-        let offer = phase1_offer(&suites);
+        let offer = phase1_offer(&suites, AttributeLayout::Standard);
         let (got, reply) = select_phase1(&Config::default(), &offer, &|_| None).unwrap();
         assert_eq!(
             (got.cipher, got.hash, got.group),

@@ -246,6 +246,7 @@ fn profile(
         .map(|(e, i)| EspOffer {
             suite: esp::Suite::new(*e, *i).unwrap(),
             lifetime: Duration::from_secs(3600),
+            life_kb: None,
         })
         .collect();
     p

@@ -299,7 +299,7 @@ impl Endpoint {
         let icookie = self.random_cookie();
         let id = self.alloc_id();
         let mut sa = IkeSa::new(id, Role::Initiator, path, icookie, Cookie::ZERO);
-        let offer = proposal::phase1_offer(&offered);
+        let offer = proposal::phase1_offer(&offered, profile.attribute_layout);
         let mut sai_b = Vec::new();
         offer.encode(&mut wire::Writer::new(&mut sai_b));
         let p = self.provider();

@@ -24,6 +24,12 @@ pub const MS_INITIAL_CONTACT: [u8; 16] = hex16("26244d38eddb61b3172a36e3d0cfb819
 pub const MS_NEGOTIATION_DISCOVERY: [u8; 16] = hex16("fb1de3cdf341b7ea16b7e5be0855f120");
 /// Microsoft IKE CGA version 1.
 pub const MS_IKE_CGA_V1: [u8; 16] = hex16("e3a5966a76379fe707228231e5ce8652");
+/// The first vendor ID of Windows' first Main Mode message, followed by 4 bytes
+/// (`00000001` from the L2TP/IPsec client, `00000002` in Windows IKEv2 probes). Neither
+/// strongSwan's `isakmp_vendor.c` nor libreswan's `vendor.c` names it ("received unknown
+/// vendor ID: 01:52:8b:bb:...:00:00:00:01" in strongSwan's log of a Windows client,
+/// pfsense/docs `source/vpn/ipsec/l2tp-ipsec.rst`).
+pub const MS_UNNAMED_01528BBB: [u8; 16] = hex16("01528bbbc00696121849ab9a1c5b2a51");
 
 /// Which NAT-T dialect a peer announced (the newest wins).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
