@@ -866,3 +866,164 @@ fn scenario_8_rsa_and_ecdsa_client_certificates() {
         opts,
     );
 }
+
+/// Scenario 10 (issue 9): the gateway in its container image. `scripts/container-test.sh`
+/// builds the image (FROM scratch, uid 65532 with file capabilities) and runs this test
+/// against it (`L2TPGW_CONTAINER_IMAGE`, `L2TPGW_CONTAINER_PODMAN`); podman runs it in the
+/// gateway namespace with only `--cap-add NET_ADMIN --device /dev/net/tun`, configured by
+/// environment variables, a read-only config file and a PSK secret file. The real client
+/// connects (MS-CHAPv2), pings the gateway's inner address with 0 % loss and sends 4 MiB
+/// each way over TCP; `l2tpgw status` and the image's health check run inside the
+/// container; the logs on stdout are JSON lines. Then `podman stop` (SIGTERM): exit 0
+/// within 5 s, the TUN gone, and the guest saw the goodbye (pppd down, charon got the
+/// DELETE) while its own liveness timers (60 s) could not have fired yet.
+#[test]
+#[ignore = "boots a qemu guest against l2tpgw in a podman container; run by scripts/container-test.sh"]
+fn scenario_10_container() {
+    use tests::interop::container::{ContainerGateway, ContainerImage};
+    let test = "scenario_10_container";
+    let image = match guest() {
+        Ok(image) => image,
+        Err(why) => return skip(test, &why),
+    };
+    let container = match ContainerImage::from_env() {
+        Ok(c) => c,
+        Err(why) => return skip(test, &why),
+    };
+    let topology = Topology::direct(1).expect("namespaces");
+    let run_dir = tests::interop::guest::cache_dir().join("runs").join(test);
+    let mut gw = ContainerGateway::start(&container, &topology, &gateway_opts(), &run_dir)
+        .expect("podman run");
+    assert!(
+        gw.wait_ready(Duration::from_secs(60)),
+        "{test}: `l2tpgw status` never answered in container {}:\n{}",
+        gw.name(),
+        gw.log()
+    );
+    let client = client_with("aes256-sha1-modp2048!", "aes256-sha1!", PppAuth::MsChapV2);
+    let mut guests = boot_guests(test, image, &topology, &[client], "container", &[]);
+    let g = &mut guests[0];
+    let mut checks = Checks::default();
+    let pinged = g
+        .share
+        .wait_marker("pinged", Duration::from_secs(300), || g.vm.running());
+    checks.check(pinged, "did not connect and ping (see its logs)");
+    let status = gw
+        .status()
+        .unwrap_or_else(|e| format!("(status failed: {e})"));
+    checks.check(
+        gw.healthy(),
+        "podman healthcheck run: unhealthy while a client is connected",
+    );
+    let server = topology
+        .gateway
+        .command("iperf3")
+        .args(["-s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 -s");
+    let mut server = tests::interop::OwnedChild::new("iperf3 -s", server);
+    g.share.signal("iperf_server").expect("signal");
+    let transferred = g
+        .share
+        .wait_marker("transferred", Duration::from_secs(180), || g.vm.running());
+    server.kill();
+    let stopped = gw.stop();
+    let tun_left = gw.has_tun();
+    g.share.signal("stopped").expect("signal");
+    g.vm.wait_exit(Duration::from_secs(120));
+    let r = g.share.results();
+    let local = r.get("ppp_local").cloned().unwrap_or_default();
+    checks.check(
+        in_pool(&local),
+        format!("ppp0 address {local:?} is not from the pool"),
+    );
+    checks.check(
+        r.get("ppp_auth_ok").map(String::as_str) == Some("yes"),
+        "pppd did not log MS-CHAPv2 success",
+    );
+    checks.check(
+        r.get("ping_loss").map(String::as_str) == Some("0"),
+        format!("ping loss {:?}% (expected 0)", r.get("ping_loss")),
+    );
+    checks.check(
+        status.contains(USER)
+            && !local.is_empty()
+            && status.contains(local.split('/').next().unwrap_or("-")),
+        format!("status in the container does not show {USER} at {local}: {status}"),
+    );
+    for dir in ["iperf_up_mbps", "iperf_down_mbps"] {
+        checks.check(
+            transferred
+                && r.get(dir)
+                    .is_some_and(|v| v.parse::<f64>().is_ok_and(|m| m > 0.0)),
+            format!(
+                "no TCP transfer: {dir} = {:?} (see iperf-*.log)",
+                r.get(dir)
+            ),
+        );
+    }
+    match &stopped {
+        Ok(s) => {
+            checks.check(
+                s.exit_code == Some(0),
+                format!("exit status {:?} after SIGTERM", s.exit_code),
+            );
+            checks.check(
+                s.took < Duration::from_secs(5),
+                format!("podman stop took {:?} (limit 5 s)", s.took),
+            );
+        }
+        Err(e) => checks.check(false, format!("podman stop: {e}")),
+    }
+    checks.check(
+        !tun_left,
+        "the TUN device l2tpgw0 is still there after SIGTERM",
+    );
+    // The goodbye: pppd ended within 30 s of the stop (its LCP echo gives up only after
+    // 60 s) because of LCP Terminate or xl2tpd's StopCCN, and charon got our DELETE.
+    let pppd = tests::interop::read_for_report(&g.share.out("pppd.log"));
+    let xl2tpd = tests::interop::read_for_report(&g.share.out("xl2tpd.log"));
+    let charon = tests::interop::read_for_report(&g.share.out("charon.log"));
+    checks.check(
+        r.get("ppp_down").map(String::as_str) == Some("yes")
+            && (pppd.contains("LCP terminated by peer") || xl2tpd.contains("closed to")),
+        "the guest's PPP did not go down on the gateway's goodbye",
+    );
+    checks.check(
+        r.get("ike_down").map(String::as_str) == Some("yes")
+            && charon.contains("received DELETE for"),
+        "charon did not get the gateway's DELETE",
+    );
+    let (stdout, stderr) = gw.logs();
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    checks.check(
+        !lines.is_empty() && lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')),
+        "the container's stdout is not all JSON log lines (L2TPGW_LOG_OUTPUT=stdout, L2TPGW_LOG_FORMAT=json)",
+    );
+    checks.check(
+        lines.iter().any(|l| l.contains("l2tpgw serving")),
+        "no 'l2tpgw serving' log line on the container's stdout",
+    );
+    eprintln!(
+        "{test}: ppp0 {local}, connect {:?} s, ping loss {:?}%, TCP up {:?} / down {:?} Mbit/s, \
+         stop {:?}, goodbye seen: ppp {:?} ike {:?}; {} JSON log lines, {} stderr lines",
+        r.get("connect_seconds"),
+        r.get("ping_loss"),
+        r.get("iperf_up_mbps"),
+        r.get("iperf_down_mbps"),
+        stopped.as_ref().map(|s| (s.exit_code, s.took)),
+        r.get("ppp_down"),
+        r.get("ike_down"),
+        lines.len(),
+        stderr.lines().count(),
+    );
+    let reports = [
+        g.share.report(),
+        g.vm.console(),
+        format!(
+            "---- container log ----\n{stdout}\n---- container stderr ----\n{stderr}\n---- status ----\n{status}"
+        ),
+    ];
+    checks.finish(test, &reports);
+}

@@ -14,12 +14,14 @@
 //! * [`client::ClientConfig`]: the client's config files rendered from the templates in
 //!   `tests/interop/client/`.
 //! * [`gateway`]: builds `l2tpgw`, decides whether it can serve yet, runs it in a namespace.
+//! * [`container`]: the same gateway in its container image, run with podman (issue 9).
 //! * [`isakmp`]: an independent decoder for what the client puts on the wire.
 //!
 //! Nothing here is sans-IO: it drives real processes, so it reads the wall clock through
 //! [`now`], the one place allowed to.
 
 pub mod client;
+pub mod container;
 pub mod gateway;
 pub mod guest;
 pub mod isakmp;
