@@ -57,9 +57,13 @@ pub struct ClientConfig {
 /// vendor "Microsoft", window 8, in that order; window 8 is also the documented default
 /// of its `MaxRecvWindow`-style registry entry), and MS-CHAPv2 only, MRU 1400.
 /// `android` is AOSP's mtpd (`l2tp_connect`: host "anonymous", framing 3, window 1, no
-/// bearer, firmware or vendor AVP). `ios` is not researched: l2tpgw's own LAC values.
-/// Not imitated yet: Windows' LCP PFC/ACFC/Callback requests, its Identification
-/// packets and CCP/IPv6CP requests, and the Microsoft Correlation ID AVP in its ICRQ.
+/// bearer, firmware or vendor AVP). `ios`: IKE from [`ike::Profile::ios`] (Apple's
+/// logged proposals and vendor IDs); its SCCRQ is not researched (l2tpgw's own LAC
+/// values) and its PPP is the default client (asks for DNS, accepts MS-CHAPv2).
+/// Windows' PPP is [`ppp::Config::windows_client`]: LCP PFC/ACFC/Callback (CBCP),
+/// Identification "MSRASV5.20" and "MSRAS-0-<host>", CCP with MPPE, IPCP asking for
+/// DNS and NBNS (sources there). Not imitated yet: Windows' IPv6CP request and the
+/// Microsoft Correlation ID AVP in its ICRQ.
 pub fn profile_configs(
     profile: crate::cli::Profile,
     host_name: &str,
@@ -82,8 +86,7 @@ pub fn profile_configs(
             l2tp.bearer_capabilities = Some(0);
             l2tp.firmware_revision = Some(0x0a00);
             l2tp.receive_window = 8;
-            ppp.auth_methods = vec![ppp::AuthMethod::MsChapV2];
-            ppp.mru = 1400;
+            ppp = ppp::Config::windows_client(host_name);
             ike::Profile::windows()
         }
         Profile::Android => {
@@ -95,7 +98,7 @@ pub fn profile_configs(
             l2tp.receive_window = 1;
             ike::Profile::linux()
         }
-        Profile::Ios => ike::Profile::linux(),
+        Profile::Ios => ike::Profile::ios(),
     };
     (ike, l2tp, ppp)
 }
@@ -1133,6 +1136,11 @@ mod tests {
         assert_eq!(ours.receive_window_size(), Some(8));
         assert_eq!(ppp.auth_methods, [ppp::AuthMethod::MsChapV2]);
         assert_eq!(ppp.mru, 1400);
+        assert_eq!(ppp.request_callback, Some(ppp::config::CALLBACK_CBCP));
+        assert_eq!(
+            ppp.identification,
+            [b"MSRASV5.20".to_vec(), b"MSRAS-0-DESKTOP-L2TP".to_vec()]
+        );
     }
 
     /// `--profile android` sends what AOSP's mtpd sends: host "anonymous", framing 3,
