@@ -150,6 +150,8 @@ struct ClientPair {
     inbound: esp::InboundSa,
     outbound: esp::OutboundSa,
     installed: Instant,
+    /// Negotiated as ESP in UDP 4500 (else raw IP protocol 50, no NAT in between).
+    udp_encapsulated: bool,
 }
 
 /// The sans-IO client. See the module documentation.
@@ -280,8 +282,15 @@ impl ClientCore {
         }
     }
 
-    /// The datagram to the server for the current path.
+    /// The ESP packet to the server for the current path and SA pair: in UDP 4500, or
+    /// as IP protocol 50 when IKE saw no NAT (transport mode).
     fn to_server(&self) -> Output {
+        if self.pairs.last().is_some_and(|p| !p.udp_encapsulated) {
+            return Output::Esp {
+                local: self.real_local(self.path.local).ip(),
+                remote: self.path.remote.ip(),
+            };
+        }
         Output::Udp {
             local: self.real_local(self.path.local),
             remote: self.path.remote,
@@ -326,6 +335,7 @@ impl ClientCore {
             inbound,
             outbound,
             installed: now,
+            udp_encapsulated: c.encapsulation == ike::Encapsulation::UdpTransport,
         });
         tracing::debug!(spi = %c.inbound.spi, rekey = c.rekey, pairs = self.pairs.len(), "ESP SA pair installed");
         if self.tunnel.is_none() {
@@ -472,36 +482,15 @@ impl ClientCore {
     }
 }
 
-impl Engine for ClientCore {
-    fn handle_udp(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        data: &mut [u8],
-    ) -> Option<Range<usize>> {
-        let nat_t = local.port() == self.config.local_nat_t.port();
-        let ike_local = SocketAddr::new(local.ip(), if nat_t { 4500 } else { 500 });
-        let ike_body = match &*data {
-            [esp::nat_t::KEEPALIVE] => return None,
-            [0, 0, 0, 0, rest @ ..] if ike_local.port() == 4500 => Some(rest),
-            body if ike_local.port() == 500 => Some(body),
-            _ => None,
-        };
-        if let Some(body) = ike_body {
-            let _ = self.ike.handle_datagram(
-                now,
-                ike::Path {
-                    local: ike_local,
-                    remote,
-                },
-                body,
-            );
-            self.process(now);
-            return None;
-        }
+impl ClientCore {
+    /// An ESP packet from the server, in UDP 4500 (`udp`) or raw (IP protocol 50). Only
+    /// an SA negotiated for that encapsulation opens it; anything else is dropped.
+    fn esp_in(&mut self, now: Instant, udp: bool, data: &mut [u8]) -> Option<Range<usize>> {
         let spi = esp::nat_t::spi(data).ok()?;
-        let pair = self.pairs.iter_mut().find(|p| p.inbound_spi == spi)?;
+        let pair = self
+            .pairs
+            .iter_mut()
+            .find(|p| p.inbound_spi == spi && p.udp_encapsulated == udp)?;
         let opened = pair.inbound.open(data).ok()?;
         if opened.next_header != IpProtocol::Udp {
             return None;
@@ -532,6 +521,51 @@ impl Engine for ClientCore {
                 None
             }
         }
+    }
+}
+
+impl Engine for ClientCore {
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &mut [u8],
+    ) -> Option<Range<usize>> {
+        let nat_t = local.port() == self.config.local_nat_t.port();
+        let ike_local = SocketAddr::new(local.ip(), if nat_t { 4500 } else { 500 });
+        let ike_body = match &*data {
+            [esp::nat_t::KEEPALIVE] => return None,
+            [0, 0, 0, 0, rest @ ..] if ike_local.port() == 4500 => Some(rest),
+            body if ike_local.port() == 500 => Some(body),
+            _ => None,
+        };
+        if let Some(body) = ike_body {
+            let _ = self.ike.handle_datagram(
+                now,
+                ike::Path {
+                    local: ike_local,
+                    remote,
+                },
+                body,
+            );
+            self.process(now);
+            return None;
+        }
+        if local.port() != self.config.local_nat_t.port() {
+            return None;
+        }
+        self.esp_in(now, true, data)
+    }
+
+    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
+        let raw = transport::parse_raw_esp_ipv4(packet).ok()?;
+        if std::net::IpAddr::V4(raw.remote) != self.path.remote.ip() {
+            return None;
+        }
+        let offset = raw.esp.start;
+        let range = self.esp_in(now, false, packet.get_mut(raw.esp)?)?;
+        Some(range.start + offset..range.end + offset)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {

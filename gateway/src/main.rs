@@ -244,6 +244,29 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The client's raw ESP socket (IP protocol 50), opened whenever it can be: a server
+/// that sends honest NAT-D (`force_encapsulation = false`) with no NAT in between agrees
+/// on raw ESP, which only this socket carries. Without CAP_NET_RAW (or for an IPv6
+/// server) the client goes on without it; it then reaches only servers that make it
+/// float to UDP 4500.
+fn client_raw_esp(server: std::net::SocketAddr) -> Option<gateway::io::esp::EspSocket> {
+    if !server.is_ipv4() {
+        return None;
+    }
+    match gateway::io::esp::EspSocket::bind(std::net::Ipv4Addr::UNSPECIFIED) {
+        Ok(s) => {
+            tracing::debug!("raw ESP (IP protocol 50) socket open");
+            Some(s)
+        }
+        Err(e) => {
+            tracing::info!(
+                "no raw ESP: {e}; ESP works only in UDP 4500 (behind a NAT or a server that forces encapsulation)"
+            );
+            None
+        }
+    }
+}
+
 async fn connect(args: &ConnectArgs) -> ExitCode {
     match run_client(args).await {
         Ok(Some(addr)) => {
@@ -379,7 +402,7 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
         let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
         let io = gateway::driver::DriverIo {
             sockets: vec![ike_socket, nat_t_socket],
-            esp: None,
+            esp: client_raw_esp(server),
             tun,
             control: control_rx,
             users_file: None,
