@@ -1027,3 +1027,83 @@ fn scenario_10_container() {
     ];
     checks.finish(test, &reports);
 }
+
+#[test]
+#[ignore = "boots a qemu guest against l2tpgw serve; run by scripts/test.sh"]
+fn scenario_9_raw_esp() {
+    // The direct topology: no NAT between guest and gateway. With honest NAT-D the guest's
+    // strongSwan (its kernel has ESP) stays on port 500 and negotiates transport mode, so
+    // every ESP packet is IP protocol 50. The session's SA is raw ESP in the status; a
+    // datagram in UDP 4500 on it would be dropped (esp_wrong_encapsulation), so the
+    // ping's replies and the status' bytes can only have come as protocol 50.
+    let test = "scenario_9_raw_esp";
+    let Some((image, bin)) = prerequisites(test) else {
+        return;
+    };
+    let topology = Topology::direct(1).expect("namespaces");
+    let clients = vec![client_with(
+        "aes256-sha1-modp2048!",
+        "aes256-sha1!",
+        PppAuth::MsChapV2,
+    )];
+    let run_dir = tests::interop::guest::cache_dir().join("runs").join(test);
+    let mut gw = Gateway::start(bin, &topology, &gateway_opts_with("raw_esp.toml"), &run_dir)
+        .expect("gateway");
+    let mut guests = boot_guests(
+        test,
+        image,
+        &topology,
+        &clients,
+        "connect",
+        &[("PING_COUNT", "20".into())],
+    );
+    let mut checks = Checks::default();
+    let GuestRun { vm, share } = &mut guests[0];
+    let reached = share.wait_marker("pinged", Duration::from_secs(300), || vm.running());
+    checks.check(reached, "did not connect and ping (see its logs)");
+    let status = gw
+        .status()
+        .unwrap_or_else(|e| format!("(status failed: {e})"));
+    let compact: String = status.chars().filter(|c| !c.is_whitespace()).collect();
+    checks.check(
+        compact.contains("\"udp_encapsulated\":false")
+            && !compact.contains("\"udp_encapsulated\":true"),
+        format!("status does not show a raw ESP session: {status}"),
+    );
+    checks.check(
+        !compact.contains("esp_wrong_encapsulation"),
+        "ESP arrived on the wrong encapsulation",
+    );
+    checks.check(
+        gw.log().contains("raw ESP (IP protocol 50) socket open"),
+        "the gateway did not open its raw ESP socket",
+    );
+    share.signal("proceed").expect("signal");
+    vm.wait_exit(Duration::from_secs(120));
+    let r = share.results();
+    let local = r.get("ppp_local").cloned().unwrap_or_default();
+    checks.check(
+        in_pool(&local),
+        format!("ppp0 address {local:?} not from the pool"),
+    );
+    checks.check(r.get("ping_sent").is_some_and(|s| s != "0"), "no ping sent");
+    checks.check(
+        r.get("ping_loss").map(String::as_str) == Some("0"),
+        format!("ping loss {:?}% (expected 0)", r.get("ping_loss")),
+    );
+    eprintln!(
+        "{test}: ppp0 {local}, connect {:?} s, ping loss {:?}%",
+        r.get("connect_seconds"),
+        r.get("ping_loss")
+    );
+    let reports = vec![
+        share.report(),
+        vm.console(),
+        format!(
+            "---- gateway log ----\n{}\n---- status ----\n{status}",
+            gw.log()
+        ),
+    ];
+    gw.stop();
+    checks.finish(test, &reports);
+}
