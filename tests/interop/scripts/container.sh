@@ -13,10 +13,18 @@ peer=$(sed -n 's/^ppp_peer=//p' "$OUT/result.env" | tail -n1)
 ping_through "$peer" "${PING_COUNT:-10}" 0.2 ping
 mark pinged
 wait_host iperf_server 60
-iperf3 -c "$peer" -n 4M -f m >"$OUT/iperf-up.log" 2>&1
-result iperf_up_mbps "$(awk '/receiver/ { print $7 }' "$OUT/iperf-up.log")"
-iperf3 -c "$peer" -n 4M -f m -R >"$OUT/iperf-down.log" 2>&1
-result iperf_down_mbps "$(awk '/receiver/ { print $7 }' "$OUT/iperf-down.log")"
+# iperf3's server takes a moment after one test before it accepts the next (a client that
+# comes too early gets its control connection reset): up to three tries each way.
+transfer() {
+  for try in 1 2 3; do
+    iperf3 -c "$peer" -n 4M -f m $2 >"$OUT/iperf-$1.log" 2>&1 && break
+    log "iperf3 $1 try $try failed: $(tail -n1 "$OUT/iperf-$1.log")"
+    sleep 1
+  done
+  result "iperf_$1_mbps" "$(awk '/receiver/ { print $7 }' "$OUT/iperf-$1.log")"
+}
+transfer up ""
+transfer down -R
 mark transferred
 wait_host stopped 120
 if wait_until 30 '! ip link show ppp0 >/dev/null 2>&1'; then result ppp_down yes; else result ppp_down no; fi
