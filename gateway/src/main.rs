@@ -244,6 +244,17 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The address this host sends from toward `server` (the local address of a connected
+/// UDP socket; nothing is sent), or `any` when there is no route.
+fn source_toward(server: std::net::SocketAddr, any: std::net::IpAddr) -> std::net::IpAddr {
+    std::net::UdpSocket::bind(std::net::SocketAddr::new(any, 0))
+        .and_then(|s| {
+            s.connect(server)?;
+            s.local_addr()
+        })
+        .map_or(any, |a| a.ip())
+}
+
 /// The client's raw ESP socket (IP protocol 50), opened whenever it can be: a server
 /// that sends honest NAT-D (`force_encapsulation = false`) with no NAT in between agrees
 /// on raw ESP, which only this socket carries. Without CAP_NET_RAW (or for an IPv6
@@ -361,10 +372,14 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, ike_port))?;
         let nat_t_socket =
             gateway::io::udp::UdpSocket::bind(std::net::SocketAddr::new(any, nat_t_port))?;
+        // Our real address toward the server (the sockets are bound to the wildcard):
+        // IKE's NAT-D for us hashes it, so a server with honest NAT-D sees no NAT when
+        // there is none (and raw ESP follows).
+        let source = source_toward(server, any);
         let config = ClientConfig {
             server,
-            local_ike: ike_socket.local_addr(),
-            local_nat_t: nat_t_socket.local_addr(),
+            local_ike: std::net::SocketAddr::new(source, ike_socket.local_addr().port()),
+            local_nat_t: std::net::SocketAddr::new(source, nat_t_socket.local_addr().port()),
             psk: gateway::secret::Secret::new(args.psk.clone().unwrap_or_default()),
             user: args.user.clone(),
             password: gateway::secret::Secret::new(args.password.clone()),
