@@ -751,6 +751,12 @@ mod tests {
         let mut moved = false;
         while let Some(out) = from.poll_output(buf) {
             moved = true;
+            if let Output::Esp { local, remote } = out {
+                let mut p = raw_ipv4(local, remote, buf.payload());
+                assert!(to.handle_raw_esp(now, &mut p).is_none());
+                buf.reset(TUN_HEADROOM);
+                continue;
+            }
             let Output::Udp { local, remote } = out else {
                 panic!("control output to TUN")
             };
@@ -759,6 +765,23 @@ mod tests {
             buf.reset(TUN_HEADROOM);
         }
         moved
+    }
+
+    /// The IPv4 packet a raw socket would return for raw ESP `esp` from `src` to `dst`.
+    fn raw_ipv4(src: std::net::IpAddr, dst: std::net::IpAddr, esp: &[u8]) -> Vec<u8> {
+        let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (src, dst) else {
+            panic!("IPv4 only")
+        };
+        let total = 20 + esp.len();
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 50, 0, 0];
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(esp);
+        wire::ip::Ipv4Packet::new_checked(&mut p[..])
+            .unwrap()
+            .fill_checksum();
+        p
     }
 
     /// Like [`pump`], but runs the timers up to `until` and stops there.
@@ -1297,5 +1320,113 @@ mod tests {
             client.pairs.last().unwrap().outbound.spi()
         );
         assert_eq!(server_receives(&mut server, now, data), Some(8));
+    }
+
+    /// A server with honest NAT-D and a client on the standard ports with no NAT in
+    /// between: Quick Mode agrees on transport mode, both send raw ESP (`Output::Esp`),
+    /// and ESP in UDP for that SA is dropped by both.
+    #[test]
+    fn client_core_uses_raw_esp_when_the_server_sees_no_nat() {
+        let config = Config {
+            psk: Some(crate::secret::Secret::new("sharedsecret")),
+            listen: vec!["0.0.0.0".parse().unwrap()],
+            ike: crate::config::IkeConfig {
+                force_encapsulation: false,
+                raw_esp: true,
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let users = vec![crate::users::parse_user_flag("alice:secret").unwrap()];
+        let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
+        #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
+        let mut now = Instant::now();
+        let mut server = Core::new(
+            CoreConfig::from_resolved(&resolved).unwrap(),
+            now,
+            seeded(10),
+        );
+        let (profile, l2tp, ppp) = profile_configs(crate::cli::Profile::Linux, "test");
+        let mut client = ClientCore::new(
+            ClientConfig {
+                server: "192.0.2.1:500".parse().unwrap(),
+                local_ike: "198.51.100.7:500".parse().unwrap(),
+                local_nat_t: "198.51.100.7:4500".parse().unwrap(),
+                psk: crate::secret::Secret::new("sharedsecret"),
+                user: "alice".into(),
+                password: crate::secret::Secret::new("secret"),
+                profile,
+                l2tp,
+                ppp,
+                exit_when_up: false,
+            },
+            now,
+            seeded(20),
+        )
+        .unwrap();
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |c| matches!(c.state(), ClientState::Up { .. }),
+        );
+        let status = client.status(now);
+        assert!(!status.sessions[0].esp.as_ref().unwrap().udp_encapsulated);
+        assert!(
+            !server.status(now).sessions[0]
+                .esp
+                .as_ref()
+                .unwrap()
+                .udp_encapsulated
+        );
+        // Client TUN -> server TUN, as IP protocol 50.
+        let packet = ip_packet(Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1), 7);
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&packet).unwrap();
+        let out = client.handle_tun(now, &mut buf).unwrap();
+        assert_eq!(
+            out,
+            Output::Esp {
+                local: "198.51.100.7".parse().unwrap(),
+                remote: "192.0.2.1".parse().unwrap(),
+            }
+        );
+        let esp = buf.payload().to_vec();
+        // In UDP 4500 the same bytes are refused (the SA is raw)...
+        let mut d = esp.clone();
+        let to_server: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        let from_client: SocketAddr = "198.51.100.7:4500".parse().unwrap();
+        assert!(
+            server
+                .handle_udp(now, to_server, from_client, &mut d)
+                .is_none()
+        );
+        assert_eq!(server.counters().get("esp_wrong_encapsulation"), 1);
+        // ... and raw they arrive.
+        let mut p = raw_ipv4(
+            "198.51.100.7".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+            &esp,
+        );
+        let r = server.handle_raw_esp(now, &mut p).unwrap();
+        assert_eq!(&p[r], &packet[..]);
+        // Server TUN -> client TUN, raw too.
+        let reply = ip_packet(Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 2), 8);
+        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+        buf.set_payload(&reply).unwrap();
+        let Some(Output::Esp { local, remote }) = server.handle_tun(now, &mut buf) else {
+            panic!("not raw ESP")
+        };
+        let esp = buf.payload().to_vec();
+        let mut d = esp.clone();
+        assert!(
+            client
+                .handle_udp(now, from_client, to_server, &mut d)
+                .is_none()
+        );
+        let mut p = raw_ipv4(local, remote, &esp);
+        let r = client.handle_raw_esp(now, &mut p).unwrap();
+        assert_eq!(&p[r], &reply[..]);
     }
 }
