@@ -558,14 +558,17 @@ impl Engine for ClientCore {
         self.esp_in(now, true, data)
     }
 
-    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
-        let raw = transport::parse_raw_esp_ipv4(packet).ok()?;
-        if std::net::IpAddr::V4(raw.remote) != self.path.remote.ip() {
+    fn handle_raw_esp(
+        &mut self,
+        now: Instant,
+        _local: std::net::IpAddr,
+        remote: std::net::IpAddr,
+        esp: &mut [u8],
+    ) -> Option<Range<usize>> {
+        if remote != self.path.remote.ip() {
             return None;
         }
-        let offset = raw.esp.start;
-        let range = self.esp_in(now, false, packet.get_mut(raw.esp)?)?;
-        Some(range.start + offset..range.end + offset)
+        self.esp_in(now, false, esp)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
@@ -752,8 +755,8 @@ mod tests {
         while let Some(out) = from.poll_output(buf) {
             moved = true;
             if let Output::Esp { local, remote } = out {
-                let mut p = raw_ipv4(local, remote, buf.payload());
-                assert!(to.handle_raw_esp(now, &mut p).is_none());
+                let mut d = buf.payload().to_vec();
+                assert!(to.handle_raw_esp(now, remote, local, &mut d).is_none());
                 buf.reset(TUN_HEADROOM);
                 continue;
             }
@@ -765,23 +768,6 @@ mod tests {
             buf.reset(TUN_HEADROOM);
         }
         moved
-    }
-
-    /// The IPv4 packet a raw socket would return for raw ESP `esp` from `src` to `dst`.
-    fn raw_ipv4(src: std::net::IpAddr, dst: std::net::IpAddr, esp: &[u8]) -> Vec<u8> {
-        let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (src, dst) else {
-            panic!("IPv4 only")
-        };
-        let total = 20 + esp.len();
-        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 50, 0, 0];
-        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        p.extend_from_slice(&src.octets());
-        p.extend_from_slice(&dst.octets());
-        p.extend_from_slice(esp);
-        wire::ip::Ipv4Packet::new_checked(&mut p[..])
-            .unwrap()
-            .fill_checksum();
-        p
     }
 
     /// Like [`pump`], but runs the timers up to `until` and stops there.
@@ -1404,13 +1390,11 @@ mod tests {
         );
         assert_eq!(server.counters().get("esp_wrong_encapsulation"), 1);
         // ... and raw they arrive.
-        let mut p = raw_ipv4(
-            "198.51.100.7".parse().unwrap(),
-            "192.0.2.1".parse().unwrap(),
-            &esp,
-        );
-        let r = server.handle_raw_esp(now, &mut p).unwrap();
-        assert_eq!(&p[r], &packet[..]);
+        let mut d = esp.clone();
+        let r = server
+            .handle_raw_esp(now, to_server.ip(), from_client.ip(), &mut d)
+            .unwrap();
+        assert_eq!(&d[r], &packet[..]);
         // Server TUN -> client TUN, raw too.
         let reply = ip_packet(Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 2), 8);
         let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
@@ -1425,8 +1409,8 @@ mod tests {
                 .handle_udp(now, from_client, to_server, &mut d)
                 .is_none()
         );
-        let mut p = raw_ipv4(local, remote, &esp);
-        let r = client.handle_raw_esp(now, &mut p).unwrap();
-        assert_eq!(&p[r], &reply[..]);
+        let mut d = esp;
+        let r = client.handle_raw_esp(now, remote, local, &mut d).unwrap();
+        assert_eq!(&d[r], &reply[..]);
     }
 }

@@ -145,13 +145,13 @@ pub struct IkeConfig {
     /// Answer Aggressive Mode (exposes the PSK hash to offline guessing).
     pub aggressive_mode: bool,
     /// Claim to be behind NAT (fake NAT-D) so every client uses UDP 4500. `false` needs
-    /// `raw_esp` (clients without a NAT then use raw ESP) and IPv4-only `listen`.
+    /// `raw_esp` (clients without a NAT then use raw ESP).
     pub force_encapsulation: bool,
     /// Accept Windows clients when the *server* is behind NAT (Windows needs the
     /// AssumeUDPEncapsulationContextOnSendRule registry key otherwise).
     pub windows_server_behind_nat: bool,
-    /// Open a raw ESP socket (IP protocol 50, IPv4) for clients not behind a NAT;
-    /// needs CAP_NET_RAW. Used only with `force_encapsulation = false`.
+    /// Open raw ESP sockets (IP protocol 50, one per family in `listen`) for clients
+    /// not behind a NAT; needs CAP_NET_RAW. Used only with `force_encapsulation = false`.
     pub raw_esp: bool,
     /// Dead peer detection interval for peers that support DPD, in seconds (0: off).
     pub dpd_interval_secs: u64,
@@ -442,13 +442,6 @@ impl Config {
                      (needs CAP_NET_RAW), or keep force_encapsulation = true"
                         .into(),
                 );
-            }
-            if let Some(a) = self.listen.iter().find(|a| a.is_ipv6()) {
-                return bad(format!(
-                    "ike.force_encapsulation = false: raw ESP is built for IPv4 only, and an \
-                     IPv6 client not behind a NAT would use it; listen on IPv4 addresses only \
-                     (not {a}) or keep force_encapsulation = true"
-                ));
             }
         }
         let certs = &self.certificates;
@@ -1046,13 +1039,6 @@ mod tests {
                 Box::new(|c| c.ike.force_encapsulation = false),
                 "set ike.raw_esp = true",
             ),
-            (
-                Box::new(|c| {
-                    c.ike.force_encapsulation = false;
-                    c.ike.raw_esp = true;
-                }),
-                "raw ESP is built for IPv4 only",
-            ),
         ];
         for (mutate, needle) in cases {
             let mut c = Config::default();
@@ -1228,11 +1214,10 @@ mod tests {
     }
 
     #[test]
-    fn raw_esp_without_forced_encapsulation_on_ipv4_is_valid() {
+    fn raw_esp_without_forced_encapsulation_is_valid() {
         let mut c = Config::default();
         c.ike.force_encapsulation = false;
         c.ike.raw_esp = true;
-        c.listen = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
         c.validate().unwrap();
         // raw_esp alone (NAT-D still faked) is allowed: the socket just stays idle.
         let mut c = Config::default();

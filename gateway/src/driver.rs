@@ -69,12 +69,18 @@ pub trait Engine {
         data: &mut [u8],
     ) -> Option<Range<usize>>;
 
-    /// A raw ESP packet arrived on the raw ESP socket: `packet` is the IPv4 packet as
-    /// the socket returned it (IP header, then ESP), and may be changed in place. Returns
-    /// the range of `packet` that now holds an IP packet for the TUN device, as
-    /// [`Self::handle_udp`] does. Engines without raw ESP ignore it.
-    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
-        let _ = (now, packet);
+    /// A raw ESP packet (IP protocol 50) arrived on a raw ESP socket from `remote`,
+    /// addressed to `local`: `esp` is the ESP packet (SPI onwards) and may be changed in
+    /// place. Returns the range of `esp` that now holds an IP packet for the TUN device,
+    /// as [`Self::handle_udp`] does. Engines without raw ESP ignore it.
+    fn handle_raw_esp(
+        &mut self,
+        now: Instant,
+        local: std::net::IpAddr,
+        remote: std::net::IpAddr,
+        esp: &mut [u8],
+    ) -> Option<Range<usize>> {
+        let _ = (now, local, remote, esp);
         None
     }
 
@@ -127,8 +133,8 @@ pub struct InterfaceConfig {
 pub struct DriverIo {
     /// The UDP sockets (500 and 4500 on each listen address).
     pub sockets: Vec<UdpSocket>,
-    /// The raw ESP socket (IP protocol 50), when raw ESP is enabled.
-    pub esp: Option<EspSocket>,
+    /// The raw ESP sockets (IP protocol 50; one per family), when raw ESP is enabled.
+    pub esp: Vec<EspSocket>,
     /// The TUN device; `None` for `connect --no-tun` and tests.
     pub tun: Option<Tun>,
     /// Status requests from the status socket and the metrics endpoint.
@@ -234,31 +240,36 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
             Poll::Pending
         });
 
-        let esp_ready = poll_fn(|cx| match &sockets.esp {
-            Some(s) => s.poll_recv_ready(cx),
-            None => Poll::Pending,
+        let esp_ready = poll_fn(|cx| {
+            for (i, s) in sockets.esp.iter().enumerate() {
+                if let Poll::Ready(r) = s.poll_recv_ready(cx) {
+                    return Poll::Ready((i, r));
+                }
+            }
+            Poll::Pending
         });
 
         tokio::select! {
-            ready = esp_ready => {
+            (i, ready) = esp_ready => {
                 if let Err(e) = ready {
                     tracing::warn!("raw ESP socket error: {e}");
                     continue;
                 }
-                let Some(esp) = sockets.esp.as_ref() else { continue };
+                let Some(esp) = sockets.esp.get(i) else { continue };
                 for _ in 0..RECV_BATCH {
-                    let n = match esp.try_recv(&mut udp_buf) {
-                        Ok(n) => n,
+                    let r = match esp.try_recv(&mut udp_buf) {
+                        Ok(r) => r,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => {
                             tracing::debug!("raw ESP recv: {e}");
-                            break;
+                            continue;
                         }
                     };
-                    let Some(packet) = udp_buf.get_mut(..n) else { break };
-                    let range = engine.handle_raw_esp(now(), packet);
+                    let offset = r.esp.start;
+                    let Some(data) = udp_buf.get_mut(r.esp) else { continue };
+                    let range = engine.handle_raw_esp(now(), r.local, r.remote, data);
                     if let (Some(range), Some(t)) = (range, tun.as_ref())
-                        && let Some(packet) = udp_buf.get(range)
+                        && let Some(packet) = udp_buf.get(range.start + offset..range.end + offset)
                         && let Err(e) = t.send(packet).await
                     {
                         tracing::debug!("TUN write: {e}");
@@ -361,7 +372,7 @@ fn reload<E: Engine>(engine: &mut E, users_file: Option<&std::path::Path>) {
 #[derive(Debug)]
 struct Sockets {
     udp: Vec<UdpSocket>,
-    esp: Option<EspSocket>,
+    esp: Vec<EspSocket>,
 }
 
 async fn flush<E: Engine>(
@@ -411,7 +422,11 @@ async fn send_output(output: Output, data: &[u8], sockets: &Sockets, tun: Option
             }
         }
         Output::Esp { local, remote } => {
-            let Some(esp) = sockets.esp.as_ref() else {
+            let Some(esp) = sockets
+                .esp
+                .iter()
+                .find(|s| s.local_addr().is_ipv4() == remote.is_ipv4())
+            else {
                 tracing::warn!(%local, %remote, "no raw ESP socket; packet dropped");
                 return;
             };

@@ -152,27 +152,27 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     let c = &resolved.config;
     let core_config = CoreConfig::from_resolved(resolved).map_err(std::io::Error::other)?;
     let sockets = gateway::io::udp::bind_all(&c.listen, c.ike_port, c.nat_t_port)?;
-    let esp = if c.ike.raw_esp {
-        // One raw socket: bound to the listen address when there is exactly one IPv4
-        // address, else to all (replies name their source address per packet).
-        let v4: Vec<std::net::Ipv4Addr> = c
-            .listen
-            .iter()
-            .filter_map(|a| match a {
-                std::net::IpAddr::V4(v4) => Some(*v4),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect();
-        let bind = match v4.as_slice() {
-            [one] => *one,
-            _ => std::net::Ipv4Addr::UNSPECIFIED,
-        };
-        let socket = gateway::io::esp::EspSocket::bind(bind)?;
-        tracing::info!(address = %bind, "raw ESP (IP protocol 50) socket open");
-        Some(socket)
-    } else {
-        None
-    };
+    let mut esp = Vec::new();
+    if c.ike.raw_esp {
+        // One raw socket per family that `listen` names: bound to the address when the
+        // family has exactly one, else to all (replies name their source per packet).
+        for v6 in [false, true] {
+            let family: Vec<std::net::IpAddr> = c
+                .listen
+                .iter()
+                .filter(|a| a.is_ipv6() == v6)
+                .copied()
+                .collect();
+            let bind = match family.as_slice() {
+                [] => continue,
+                [one] => *one,
+                _ if v6 => std::net::Ipv6Addr::UNSPECIFIED.into(),
+                _ => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            };
+            esp.push(gateway::io::esp::EspSocket::bind(bind)?);
+            tracing::info!(address = %bind, "raw ESP (IP protocol 50) socket open");
+        }
+    }
     let pool = core_config.pool.cidr();
     let tun = Tun::create(&TunConfig {
         name: c.network.tun_name.clone(),
@@ -257,23 +257,24 @@ fn source_toward(server: std::net::SocketAddr, any: std::net::IpAddr) -> std::ne
 
 /// The client's raw ESP socket (IP protocol 50), opened whenever it can be: a server
 /// that sends honest NAT-D (`force_encapsulation = false`) with no NAT in between agrees
-/// on raw ESP, which only this socket carries. Without CAP_NET_RAW (or for an IPv6
-/// server) the client goes on without it; it then reaches only servers that make it
-/// float to UDP 4500.
-fn client_raw_esp(server: std::net::SocketAddr) -> Option<gateway::io::esp::EspSocket> {
-    if !server.is_ipv4() {
-        return None;
-    }
-    match gateway::io::esp::EspSocket::bind(std::net::Ipv4Addr::UNSPECIFIED) {
+/// on raw ESP, which only this socket carries. Without CAP_NET_RAW the client goes on
+/// without it; it then reaches only servers that make it float to UDP 4500.
+fn client_raw_esp(server: std::net::SocketAddr) -> Vec<gateway::io::esp::EspSocket> {
+    let any: std::net::IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    match gateway::io::esp::EspSocket::bind(any) {
         Ok(s) => {
             tracing::debug!("raw ESP (IP protocol 50) socket open");
-            Some(s)
+            vec![s]
         }
         Err(e) => {
             tracing::info!(
                 "no raw ESP: {e}; ESP works only in UDP 4500 (behind a NAT or a server that forces encapsulation)"
             );
-            None
+            Vec::new()
         }
     }
 }

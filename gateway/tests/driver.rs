@@ -83,7 +83,7 @@ async fn driver_echoes_answers_status_and_says_goodbye_on_sigterm() {
     let (control_tx, control_rx) = mpsc::channel(4);
     let io = DriverIo {
         sockets: vec![server],
-        esp: None,
+        esp: Vec::new(),
         tun: None,
         control: control_rx,
         users_file: None,

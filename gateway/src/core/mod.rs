@@ -1027,21 +1027,14 @@ impl Engine for Core {
         }
     }
 
-    fn handle_raw_esp(&mut self, now: Instant, packet: &mut [u8]) -> Option<Range<usize>> {
-        let raw = match transport::parse_raw_esp_ipv4(packet) {
-            Ok(r) => r,
-            Err(e) => {
-                self.counters.bump(e.label());
-                return None;
-            }
-        };
-        let path = EspPath::Raw {
-            local: IpAddr::V4(raw.local),
-            remote: IpAddr::V4(raw.remote),
-        };
-        let offset = raw.esp.start;
-        let range = self.esp_in(now, path, packet.get_mut(raw.esp)?)?;
-        Some(range.start + offset..range.end + offset)
+    fn handle_raw_esp(
+        &mut self,
+        now: Instant,
+        local: IpAddr,
+        remote: IpAddr,
+        esp: &mut [u8],
+    ) -> Option<Range<usize>> {
+        self.esp_in(now, EspPath::Raw { local, remote }, esp)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
