@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use wire::PacketBuf;
 
+use crate::io::batch::GsoBatch;
 use crate::io::control::ControlRequest;
 use crate::io::esp::EspSocket;
 use crate::io::tun::Tun;
@@ -183,6 +184,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
     let mut udp_buf = vec![0u8; MAX_DATAGRAM].into_boxed_slice();
     let mut tun_buf = PacketBuf::new(TUN_HEADROOM + MAX_DATAGRAM + TUN_TAILROOM, TUN_HEADROOM);
     let mut out_buf = PacketBuf::new(TUN_HEADROOM + MAX_DATAGRAM + TUN_TAILROOM, TUN_HEADROOM);
+    let mut batch = GsoBatch::new();
     let mut next_socket = 0usize;
     let mut shutdown_deadline: Option<Instant> = None;
 
@@ -312,7 +314,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                             if tun_buf.set_len(len).is_ok()
                                 && let Some(output) = engine.handle_tun(now(), &mut tun_buf)
                             {
-                                send_output(output, tun_buf.payload(), &sockets, tun.as_ref()).await;
+                                send_or_batch(output, tun_buf.payload(), &mut batch, &sockets, tun.as_ref()).await;
                             }
                         }
                         Err(e) => {
@@ -326,6 +328,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                     let Some(t) = tun.as_ref() else { break };
                     n = t.try_recv(tun_buf.spare_from_start());
                 }
+                send_batch(&mut batch, &sockets).await;
                 tun_buf.reset(TUN_HEADROOM);
             }
             () = sleep => {
@@ -408,6 +411,48 @@ pub fn socket_for(sockets: &[UdpSocket], local: SocketAddr) -> Option<&UdpSocket
                 .filter(same_family_port)
                 .find(|s| s.local_addr().ip().is_unspecified())
         })
+}
+
+/// Sends `data` like [`send_output`], except that a UDP datagram joins `batch` (sent
+/// first when the datagram cannot join it), to leave with the rest of the burst in one
+/// segmented send.
+async fn send_or_batch(
+    output: Output,
+    data: &[u8],
+    batch: &mut GsoBatch,
+    sockets: &Sockets,
+    tun: Option<&Tun>,
+) {
+    let Output::Udp { local, remote } = output else {
+        return send_output(output, data, sockets, tun).await;
+    };
+    let max_segments = socket_for(&sockets.udp, local).map_or(1, UdpSocket::max_segments);
+    if max_segments < 2 {
+        return send_output(output, data, sockets, tun).await;
+    }
+    if !batch.push((local, remote), data, max_segments) {
+        send_batch(batch, sockets).await;
+        if !batch.push((local, remote), data, max_segments) {
+            send_output(output, data, sockets, tun).await;
+        }
+    }
+}
+
+/// Sends what `batch` holds, in one system call.
+async fn send_batch(batch: &mut GsoBatch, sockets: &Sockets) {
+    let Some(((local, remote), data, segment)) = batch.take() else {
+        return;
+    };
+    let Some(socket) = socket_for(&sockets.udp, local) else {
+        tracing::warn!(%local, %remote, "no socket for this local address; datagrams dropped");
+        return;
+    };
+    if let Err(e) = socket
+        .send_segments(data, segment, remote, Some(local.ip()))
+        .await
+    {
+        tracing::warn!(%local, %remote, "send: {e}");
+    }
 }
 
 async fn send_output(output: Output, data: &[u8], sockets: &Sockets, tun: Option<&Tun>) {

@@ -2,6 +2,7 @@
 //! device, nftables, the status socket and the metrics endpoint. The sans-IO core never
 //! sees any of it; the driver ([`crate::driver`]) connects the two.
 
+pub mod batch;
 pub mod control;
 pub mod esp;
 pub mod nft;

@@ -125,12 +125,41 @@ impl UdpSocket {
         remote: SocketAddr,
         src_ip: Option<IpAddr>,
     ) -> io::Result<()> {
+        self.transmit(data, None, remote, src_ip).await
+    }
+
+    /// How many datagrams one [`Self::send_segments`] call may carry: the kernel's UDP
+    /// segmentation offload limit, 1 where the kernel or the route lacks it.
+    pub fn max_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    /// Sends `data` as datagrams of `segment_size` bytes each (the last may be shorter)
+    /// in one system call (UDP GSO): at most [`Self::max_segments`] of them.
+    pub async fn send_segments(
+        &self,
+        data: &[u8],
+        segment_size: usize,
+        remote: SocketAddr,
+        src_ip: Option<IpAddr>,
+    ) -> io::Result<()> {
+        let segment_size = (data.len() > segment_size).then_some(segment_size);
+        self.transmit(data, segment_size, remote, src_ip).await
+    }
+
+    async fn transmit(
+        &self,
+        data: &[u8],
+        segment_size: Option<usize>,
+        remote: SocketAddr,
+        src_ip: Option<IpAddr>,
+    ) -> io::Result<()> {
         let src_ip = src_ip.filter(|ip| !ip.is_unspecified());
         let transmit = Transmit {
             destination: remote,
             ecn: None,
             contents: data,
-            segment_size: None,
+            segment_size,
             src_ip,
         };
         loop {
