@@ -5,6 +5,7 @@
 # (user + system, from /proc/<pid>/stat) each l2tpgw process spent per GB carried.
 #
 #   sudo scripts/bench-throughput.sh            # BENCH_SECONDS=10, AES-256-CBC + HMAC-SHA1
+#   sudo BENCH_RAW_ESP=1 scripts/bench-throughput.sh   # raw ESP (IP protocol 50), no UDP 4500
 #
 # Needs root (namespaces, TUN) and iperf3 (installed with apt-get when missing). It
 # creates namespaces l2tpgw-bench-<pid>-{s,c} and removes them, and kills only the
@@ -53,13 +54,19 @@ cat >"$dir/gateway.toml" <<EOF
 listen = ["192.0.2.1"]
 status_socket = "$dir/l2tpgw.sock"
 EOF
+connect_extra=()
+if [ "${BENCH_RAW_ESP:-0}" = 1 ]; then
+  # Honest NAT-D and no NAT: the client stays on port 500 and ESP is IP protocol 50.
+  printf '[ike]\nforce_encapsulation = false\nraw_esp = true\n' >>"$dir/gateway.toml"
+  connect_extra=(--standard-ports)
+fi
 ip netns exec "$s" "$bin" serve --config "$dir/gateway.toml" --psk benchsecret \
   --user bench:benchpw >"$dir/server.log" 2>&1 &
 server=$!
 pids+=("$server")
 for _ in $(seq 100); do [ -S "$dir/l2tpgw.sock" ] && break; sleep 0.1; done
 ip netns exec "$c" "$bin" connect 192.0.2.1 --psk benchsecret --user bench \
-  --password benchpw >"$dir/client.log" 2>&1 &
+  --password benchpw "${connect_extra[@]}" >"$dir/client.log" 2>&1 &
 client=$!
 pids+=("$client")
 for _ in $(seq 100); do
