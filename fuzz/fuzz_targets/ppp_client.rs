@@ -14,7 +14,10 @@ use wire::random::DeterministicRandom;
 
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
-    #[allow(clippy::disallowed_methods, reason = "one fixed base; all later time is virtual")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "one fixed base; all later time is virtual"
+    )]
     *BASE.get_or_init(Instant::now)
 }
 
