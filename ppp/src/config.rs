@@ -94,10 +94,12 @@ impl Config {
     ///   PRINBNS, SECDNS, SECNBNS, then only what was not rejected; that client sent no
     ///   CCP request and Protocol-Rejected the server's CCP.
     ///
-    /// MS-CHAPv2 only (Windows' default for L2TP/IPsec with a password). Not imitated:
-    /// the third, binary Identification packet (its meaning is not documented), the
-    /// IPv6CP request, Windows' single identifier counter shared by all protocols, and
-    /// CBCP beyond answering "no callback".
+    /// MS-CHAPv2 only (Windows' default for L2TP/IPsec with a password). IPv6CP is
+    /// requested (Interface-Identifier, before CCP and IPCP, as both logs show; pppd
+    /// Protocol-Rejected it, mpd "rejecting" it too). Not imitated: the third, binary
+    /// Identification packet (its meaning is not documented), Windows' single
+    /// identifier counter shared by all protocols, and CBCP beyond answering "no
+    /// callback".
     pub fn windows_client(computer_name: &str) -> Self {
         let mut ident = b"MSRAS-0-".to_vec();
         ident.extend_from_slice(computer_name.as_bytes());
@@ -110,6 +112,7 @@ impl Config {
             request_callback: Some(CALLBACK_CBCP),
             identification: vec![b"MSRASV5.20".to_vec(), ident],
             ccp_mppe: Some(crate::ccp::MPPE_STATELESS),
+            ipv6: true,
             ..Self::default()
         }
     }

@@ -369,7 +369,7 @@ fn peer_address_set_after_authentication_is_the_one_assigned() {
 }
 
 /// The Windows imitation (`Config::windows_client`) against the server as the gateway
-/// runs it: our server rejects the Callback option and Protocol-Rejects CCP, and the
+/// runs it: our server rejects the Callback option and Protocol-Rejects IPv6CP and CCP, and the
 /// client still reaches IPCP up, with and without frame loss. The client asked for
 /// NBNS, which the server rejects (none configured), and for PFC/ACFC, which it acks.
 #[test]
@@ -398,7 +398,11 @@ fn windows_client_against_our_server() {
         assert_eq!(nbns, [None, None]);
         if loss == 0 {
             // (With loss, IPCP may be up before a lost CCP request is repeated.)
-            assert_eq!(p.server.stats().protocol_rejects, 1, "CCP was rejected");
+            assert_eq!(
+                p.server.stats().protocol_rejects,
+                2,
+                "IPv6CP and CCP were rejected"
+            );
         }
         // The client asked for PFC and ACFC and the server acked them: the server sends
         // a bare `21`; the server asked for neither, so the client sends `FF 03 00 21`.

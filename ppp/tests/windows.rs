@@ -323,16 +323,24 @@ fn windows_client_sends_what_windows_sent() {
     assert_eq!(drain(&mut c), vec![cp(0xc223, 2, 0xe6, &resp)]);
     let success = b"S=407A5589115FD0D6209F510FE9C04566932CDA56 M=Access granted";
     c.handle_frame(now, &cp(0xc223, 3, 0xe6, success)).unwrap();
-    // Network phase: CCP with <mppe +H -M -S -L -D -C>, then IPCP with the address and
-    // all four name servers in Windows' order.
+    // Network phase: IPv6CP with an interface identifier, CCP with <mppe +H -M -S -L -D
+    // -C>, then IPCP with the address and all four name servers in Windows' order.
     let ipcp_all = h("0306 00000000 8106 00000000 8206 00000000 8306 00000000 8406 00000000");
+    let ipv6cp = cp(0x8057, 1, 1, &h("010a 5555555555555555"));
     assert_eq!(
         drain(&mut c),
         vec![
+            ipv6cp.clone(),
             cp(0x80fd, 1, 1, &h("1206 01000000")),
             cp(0x8021, 1, 1, &ipcp_all)
         ]
     );
+    // pppd: "Unsupported protocol 'IPv6 Control Protovol' (0x8057) received", sent [LCP
+    // ProtRej id=0x2 80 57 ...]: IPv6CP stops, nothing else changes.
+    c.handle_frame(now, &lcp(8, 2, &[&h("8057")[..], &ipv6cp[4..]].concat()))
+        .unwrap();
+    assert!(drain(&mut c).is_empty());
+    assert!(events(&mut c).is_empty());
 
     // pppd's CCP request <deflate 15> <deflate(old#) 15> <bsd v1 15> (as pppd's ccp.c
     // encodes them): rejected, we compress nothing.

@@ -737,7 +737,12 @@ impl Session {
     fn enter_network(&mut self, now: Instant) {
         self.phase = Phase::Network;
         self.auth_deadline = None;
-        // CCP first, then IPCP: the order Windows sends them in.
+        // A client sends IPv6CP, CCP, then IPCP: the order Windows sends them in. (The
+        // server keeps IPCP first.)
+        let client_v6_first = self.config.ipv6 && self.role == Role::Client;
+        if client_v6_first {
+            self.open_ipv6cp(now);
+        }
         if self.runs_ccp() {
             let _ = self
                 .ccp_fsm
@@ -754,16 +759,20 @@ impl Session {
             .ipcp_fsm
             .event(now, FsmEvent::Up, &mut self.ipcp, &mut self.out);
         self.ipcp_actions(now, a);
-        if self.config.ipv6 {
-            let a = self
-                .ipv6cp_fsm
-                .event(now, FsmEvent::Open, &mut self.ipv6cp, &mut self.out);
-            self.ipv6cp_actions(a);
-            let a = self
-                .ipv6cp_fsm
-                .event(now, FsmEvent::Up, &mut self.ipv6cp, &mut self.out);
-            self.ipv6cp_actions(a);
+        if self.config.ipv6 && !client_v6_first {
+            self.open_ipv6cp(now);
         }
+    }
+
+    fn open_ipv6cp(&mut self, now: Instant) {
+        let a = self
+            .ipv6cp_fsm
+            .event(now, FsmEvent::Open, &mut self.ipv6cp, &mut self.out);
+        self.ipv6cp_actions(a);
+        let a = self
+            .ipv6cp_fsm
+            .event(now, FsmEvent::Up, &mut self.ipv6cp, &mut self.out);
+        self.ipv6cp_actions(a);
     }
 
     fn ipcp_actions(&mut self, now: Instant, a: Actions) {
