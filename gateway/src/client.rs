@@ -61,9 +61,9 @@ pub struct ClientConfig {
 /// logged proposals and vendor IDs); its SCCRQ is not researched (l2tpgw's own LAC
 /// values) and its PPP is the default client (asks for DNS, accepts MS-CHAPv2).
 /// Windows' PPP is [`ppp::Config::windows_client`]: LCP PFC/ACFC/Callback (CBCP),
-/// Identification "MSRASV5.20" and "MSRAS-0-<host>", CCP with MPPE, IPCP asking for
-/// DNS and NBNS (sources there). Not imitated yet: Windows' IPv6CP request and the
-/// Microsoft Correlation ID AVP in its ICRQ.
+/// Identification "MSRASV5.20" and "MSRAS-0-<host>", IPv6CP, CCP with MPPE, IPCP
+/// asking for DNS and NBNS (sources there). Not imitated yet: the Microsoft
+/// Correlation ID AVP in its ICRQ.
 pub fn profile_configs(
     profile: crate::cli::Profile,
     host_name: &str,
