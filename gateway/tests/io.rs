@@ -205,6 +205,9 @@ fn masquerade_table_is_installed_and_removed() {
         return;
     }
     in_private_netns(|| {
+        // A new namespace may inherit forwarding from the host's (when the host has it
+        // on): start from off, so the test sees the gateway switch it on and back.
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").unwrap();
         let pool = "10.77.0.0/24".parse().unwrap();
         let mut m = match gateway::io::nft::Masquerade::install(pool, "l2tpgw0") {
             Ok(m) => m,

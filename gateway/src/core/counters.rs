@@ -20,6 +20,7 @@ const EVENTS: &[&str] = &[
     "sessions_replaced",
     "auth_failures",
     "dead_peers_released",
+    "tcp_mss_clamped",
 ];
 
 impl Counters {

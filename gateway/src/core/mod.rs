@@ -16,6 +16,7 @@
 //! peer, joined by rekeys), never by address: several clients behind one NAT work.
 
 mod counters;
+pub mod mss;
 mod peer;
 pub mod transport;
 
@@ -183,6 +184,9 @@ struct Session {
     user: Option<String>,
     ip: Ipv4Addr,
     routed: bool,
+    /// The largest TCP segment a SYN through this session may announce: the smaller of
+    /// our MRU and the client's, less the IPv4 and TCP headers.
+    mss_limit: u16,
     started: Instant,
     last_rx: Instant,
     bytes_in: u64,
@@ -529,7 +533,12 @@ impl Core {
         session.bytes_in += packet.len() as u64;
         session.packets_in += 1;
         // The IP packet is the frame's information field, its tail.
-        Some(frame_end.checked_sub(packet.len())?..frame_end)
+        let range = frame_end.checked_sub(packet.len())?..frame_end;
+        let mss_limit = session.mss_limit;
+        if mss::clamp(data.get_mut(range.clone())?, mss_limit) {
+            self.counters.bump("tcp_mss_clamped");
+        }
+        Some(range)
     }
 
     /// The current outbound path and SA of `peer`, sealing `buf` (holding an L2TP
@@ -681,6 +690,7 @@ impl Core {
                 user: None,
                 ip,
                 routed: false,
+                mss_limit: self.config.ppp.mru.saturating_sub(mss::TCP_IPV4_HEADERS),
                 started: now,
                 last_rx: now,
                 bytes_in: 0,
@@ -767,8 +777,11 @@ impl Core {
                 }
                 self.assign_address(now, sref, &user);
             }
-            ppp::Event::Up { peer_ip, .. } => {
+            ppp::Event::Up { peer_ip, mru, .. } => {
                 if let Some(s) = self.sessions.get_mut(&sref) {
+                    s.mss_limit = mru
+                        .min(self.config.ppp.mru)
+                        .saturating_sub(mss::TCP_IPV4_HEADERS);
                     if peer_ip != s.ip {
                         // The engine Naks any other address; this cannot happen.
                         self.counters.bump("ipcp_address_mismatch");
@@ -1061,6 +1074,9 @@ impl Engine for Core {
         };
         let len = buf.len() as u64;
         let session = self.sessions.get_mut(&sref)?;
+        if mss::clamp(buf.payload_mut(), session.mss_limit) {
+            self.counters.bump("tcp_mss_clamped");
+        }
         if !session.ppp.ipv4_open() || session.ppp.encap_ip(ppp::IpVersion::V4, buf).is_err() {
             self.counters.bump("ppp_not_open");
             return None;

@@ -79,6 +79,8 @@ struct Client {
     rng: DeterministicRandom,
     /// Raw ESP (IP protocol 50, no NAT) instead of ESP in UDP 4500.
     raw: bool,
+    /// The MRU its PPP announces.
+    mru: u16,
 }
 
 const CLIENT_PEER: l2tp::PeerId = l2tp::PeerId(1);
@@ -132,6 +134,7 @@ impl Client {
             received_ip: Vec::new(),
             rng,
             raw: false,
+            mru: ppp::Config::default().mru,
         }
     }
 
@@ -221,6 +224,7 @@ impl Client {
             received_ip: Vec::new(),
             rng: DeterministicRandom::new(seed),
             raw: false,
+            mru: ppp::Config::default().mru,
         }
     }
 
@@ -297,7 +301,10 @@ impl Client {
                 }
                 l2tp::Event::SessionUp(s) => {
                     self.session = Some(s);
-                    let config = Arc::new(ppp::Config::default());
+                    let config = Arc::new(ppp::Config {
+                        mru: self.mru,
+                        ..ppp::Config::default()
+                    });
                     self.ppp = Some(ppp::Session::new_client(
                         config,
                         self.creds.clone(),
@@ -420,8 +427,14 @@ impl Client {
     /// An IPv4/UDP packet from `src` to `dst`, sent through the tunnel.
     fn send_ip(&mut self, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let packet = ipv4_udp(src, dst, payload);
+        let datagram = self.send_packet(&packet);
+        (packet, datagram)
+    }
+
+    /// The ESP datagram that carries the IP `packet` through the tunnel.
+    fn send_packet(&mut self, packet: &[u8]) -> Vec<u8> {
         let mut buf = PacketBuf::new(2048, 128);
-        buf.set_payload(&packet).unwrap();
+        buf.set_payload(packet).unwrap();
         let ppp = self.ppp.as_ref().unwrap();
         ppp.encap_ip(ppp::IpVersion::V4, &mut buf).unwrap();
         self.l2tp
@@ -433,7 +446,7 @@ impl Client {
             .unwrap()
             .seal(IpProtocol::Udp, &mut buf)
             .unwrap();
-        (packet, buf.payload().to_vec())
+        buf.payload().to_vec()
     }
 }
 
@@ -1348,4 +1361,94 @@ fn ike_without_nat_negotiates_transport_mode_and_raw_esp() {
     let status = core.status(now);
     assert!(!status.sessions[0].esp.as_ref().unwrap().udp_encapsulated);
     assert_eq!(core.counters().get("esp_wrong_encapsulation"), 0);
+}
+
+/// An IPv4 TCP SYN from `src` to `dst` announcing `mss`, checksums filled in.
+fn tcp_syn(src: Ipv4Addr, dst: Ipv4Addr, mss: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 44];
+    p[..12].copy_from_slice(&[0x45, 0, 0, 44, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
+    v.fill_checksum();
+    // Ports 40000 -> 80, data offset 6 words, SYN, window, then the MSS option.
+    p[20..24].copy_from_slice(&[0x9c, 0x40, 0, 80]);
+    p[32] = 0x60;
+    p[33] = 0x02;
+    p[34..36].copy_from_slice(&64240u16.to_be_bytes());
+    p[40..44].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    let ck = tcp_checksum(&p);
+    p[36..38].copy_from_slice(&ck.to_be_bytes());
+    p
+}
+
+/// The TCP checksum of an IPv4 packet, computed from scratch.
+fn tcp_checksum(p: &[u8]) -> u16 {
+    let v = wire::ip::Ipv4Packet::new_checked(p).unwrap();
+    let mut t = p[20..].to_vec();
+    t[16..18].fill(0);
+    let pseudo = wire::checksum::pseudo_header(
+        v.src().into(),
+        v.dst().into(),
+        6,
+        u32::try_from(t.len()).unwrap(),
+    );
+    wire::checksum::finish(wire::checksum::sum(pseudo, &t))
+}
+
+#[test]
+fn tcp_syns_both_ways_announce_no_more_than_the_clients_mru_allows() {
+    let (mut core, mut now) = core_with(|_| {}, &["alice:secret"]);
+    let mut client = Client::new(
+        &mut core,
+        now,
+        "198.51.100.7:4500",
+        0x1000,
+        1,
+        "alice",
+        "secret",
+    );
+    client.mru = 1200;
+    let mut clients = [client];
+    drive(
+        &mut core,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        all_up,
+    );
+    let ip = clients[0].up.unwrap();
+    let server = Ipv4Addr::new(198, 51, 100, 80);
+
+    // A host behind the gateway answers with MSS 1460: the client sees 1200 - 40.
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&tcp_syn(server, ip, 1460)).unwrap();
+    core.handle_tun(now, &mut buf).unwrap();
+    clients[0].receive(now, buf.payload().to_vec());
+    let got = clients[0].received_ip.pop().unwrap();
+    assert_eq!(u16::from_be_bytes([got[42], got[43]]), 1160);
+    assert_eq!(u16::from_be_bytes([got[36], got[37]]), tcp_checksum(&got));
+
+    // The client's own SYN with MSS 1360 reaches the TUN with 1160 too.
+    let mut datagram = clients[0].send_packet(&tcp_syn(ip, server, 1360));
+    let range = core
+        .handle_udp(
+            now,
+            SERVER.parse().unwrap(),
+            clients[0].remote,
+            &mut datagram,
+        )
+        .unwrap();
+    let got = &datagram[range];
+    assert_eq!(u16::from_be_bytes([got[42], got[43]]), 1160);
+    assert_eq!(u16::from_be_bytes([got[36], got[37]]), tcp_checksum(got));
+
+    // A SYN already below the limit is not touched.
+    let small = tcp_syn(server, ip, 1000);
+    let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
+    buf.set_payload(&small).unwrap();
+    core.handle_tun(now, &mut buf).unwrap();
+    clients[0].receive(now, buf.payload().to_vec());
+    assert_eq!(clients[0].received_ip.pop().unwrap(), small);
+    assert_eq!(core.status(now).counters.get("tcp_mss_clamped"), Some(&2));
 }
