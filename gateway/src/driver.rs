@@ -270,12 +270,8 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                     let offset = r.esp.start;
                     let Some(data) = udp_buf.get_mut(r.esp) else { continue };
                     let range = engine.handle_raw_esp(now(), r.local, r.remote, data);
-                    if let (Some(range), Some(t)) = (range, tun.as_ref())
-                        && let Some(packet) = udp_buf.get(range.start + offset..range.end + offset)
-                        && let Err(e) = t.send(packet).await
-                    {
-                        tracing::debug!("TUN write: {e}");
-                    }
+                    let range = range.map(|r| r.start + offset..r.end + offset);
+                    write_tun(tun.as_ref(), &udp_buf, range).await;
                 }
             }
             (i, ready) = ready_socket => {
@@ -297,12 +293,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                     };
                     let Some(data) = udp_buf.get_mut(..r.len) else { break };
                     let range = engine.handle_udp(now(), r.local, r.remote, data);
-                    if let (Some(range), Some(t)) = (range, tun.as_ref())
-                        && let Some(packet) = udp_buf.get(range)
-                        && let Err(e) = t.send(packet).await
-                    {
-                        tracing::debug!("TUN write: {e}");
-                    }
+                    write_tun(tun.as_ref(), &udp_buf, range).await;
                 }
             }
             n = tun_recv => {
@@ -411,6 +402,16 @@ pub fn socket_for(sockets: &[UdpSocket], local: SocketAddr) -> Option<&UdpSocket
                 .filter(same_family_port)
                 .find(|s| s.local_addr().ip().is_unspecified())
         })
+}
+
+/// Writes the IP packet the engine left at `range` of `buf` (if any) to the TUN device.
+async fn write_tun(tun: Option<&Tun>, buf: &[u8], range: Option<Range<usize>>) {
+    if let (Some(range), Some(t)) = (range, tun)
+        && let Some(packet) = buf.get(range)
+        && let Err(e) = t.send(packet).await
+    {
+        tracing::debug!("TUN write: {e}");
+    }
 }
 
 /// Sends `data` like [`send_output`], except that a UDP datagram joins `batch` (sent
