@@ -64,21 +64,7 @@ fn a_client_without_nat_uses_raw_esp() {
     lab.connect("client", &c, "192.0.2.1", "alice", &["--standard-ports"]);
     assert_eq!(lab.wait_client_up(&c), "10.77.0.2");
 
-    let out = lab.run(
-        &c,
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "50",
-            "-i",
-            "0.01",
-            "-W",
-            "2",
-            "10.77.0.1",
-        ],
-    );
-    assert_eq!(Lab::ping_counts(&out), (50, 50), "ping over raw ESP");
+    assert_eq!(ping_gateway(&lab, &c, 50), (50, 50), "ping over raw ESP");
 
     let iperf = lab.spawn(
         "iperf3-server",
@@ -150,21 +136,7 @@ fn a_client_behind_nat_still_gets_udp_4500() {
     let socket = lab.serve(&s, "192.0.2.1", RAW_ESP);
     lab.connect("client", &c, "192.0.2.1", "alice", &["--standard-ports"]);
     assert_eq!(lab.wait_client_up(&c), "10.77.0.2");
-    let out = lab.run(
-        &c,
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "20",
-            "-i",
-            "0.01",
-            "-W",
-            "2",
-            "10.77.0.1",
-        ],
-    );
-    assert_eq!(Lab::ping_counts(&out), (20, 20), "ping over UDP 4500");
+    assert_eq!(ping_gateway(&lab, &c, 20), (20, 20), "ping over UDP 4500");
     let status = lab.status(&s, &socket);
     let session = &status["sessions"][0];
     assert_eq!(session["esp"]["udp_encapsulated"], true, "{status}");
@@ -219,21 +191,11 @@ fn an_ipv6_client_without_nat_uses_raw_esp() {
     let socket = lab.serve(&s, "2001:db8::1", RAW_ESP);
     lab.connect("client", &c, "2001:db8::1", "alice", &["--standard-ports"]);
     assert_eq!(lab.wait_client_up(&c), "10.77.0.2");
-    let out = lab.run(
-        &c,
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "20",
-            "-i",
-            "0.01",
-            "-W",
-            "2",
-            "10.77.0.1",
-        ],
+    assert_eq!(
+        ping_gateway(&lab, &c, 20),
+        (20, 20),
+        "ping over IPv6 raw ESP"
     );
-    assert_eq!(Lab::ping_counts(&out), (20, 20), "ping over IPv6 raw ESP");
     let status = lab.status(&s, &socket);
     let session = &status["sessions"][0];
     assert_eq!(session["esp"]["udp_encapsulated"], false, "{status}");
@@ -242,4 +204,22 @@ fn an_ipv6_client_without_nat_uses_raw_esp() {
     assert!(esp > 20, "protocol 50 packets counted: {esp}");
     assert_eq!(udp4500, 0, "nothing in UDP 4500");
     lab.assert_running();
+}
+
+/// `count` pings from namespace `c` to the gateway's inner address, 10 ms apart:
+/// (sent, received).
+fn ping_gateway(lab: &Lab, c: &str, count: u32) -> (u64, u64) {
+    let count = count.to_string();
+    let args = [
+        "ping",
+        "-n",
+        "-c",
+        &count,
+        "-i",
+        "0.01",
+        "-W",
+        "2",
+        "10.77.0.1",
+    ];
+    Lab::ping_counts(&lab.run(c, &args))
 }
