@@ -469,53 +469,29 @@ fn raw_ipv4(src: std::net::IpAddr, dst: std::net::IpAddr, esp: &[u8]) -> Vec<u8>
     let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (src, dst) else {
         panic!("IPv4 only")
     };
-    let total = 20 + esp.len();
+    ipv4(src, dst, 50, esp)
+}
+
+/// An IPv4 packet (DF, TTL 64) from `src` to `dst` carrying `payload` as `protocol`,
+/// header checksum filled in.
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).unwrap().to_be_bytes();
     let mut p = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0x40,
-        0,
-        64,
-        50,
-        0,
-        0,
+        0x45, 0, total[0], total[1], 0, 1, 0x40, 0, 64, protocol, 0, 0,
     ];
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
-    p.extend_from_slice(esp);
+    p.extend_from_slice(payload);
     let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
     v.fill_checksum();
     p
 }
 
 fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
-    let total = 28 + payload.len();
-    let mut p = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0x40,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ];
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    let ulen = 8 + payload.len();
-    p.extend_from_slice(&[0x30, 0x39, 0x00, 0x07, (ulen >> 8) as u8, ulen as u8, 0, 0]);
-    p.extend_from_slice(payload);
-    let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
-    v.fill_checksum();
-    p
+    let ulen = u16::try_from(8 + payload.len()).unwrap().to_be_bytes();
+    let mut udp = vec![0x30, 0x39, 0x00, 0x07, ulen[0], ulen[1], 0, 0];
+    udp.extend_from_slice(payload);
+    ipv4(src, dst, 17, &udp)
 }
 
 /// Moves everything between the core and the clients until nothing moves, jumping the
@@ -1365,18 +1341,14 @@ fn ike_without_nat_negotiates_transport_mode_and_raw_esp() {
 
 /// An IPv4 TCP SYN from `src` to `dst` announcing `mss`, checksums filled in.
 fn tcp_syn(src: Ipv4Addr, dst: Ipv4Addr, mss: u16) -> Vec<u8> {
-    let mut p = vec![0u8; 44];
-    p[..12].copy_from_slice(&[0x45, 0, 0, 44, 0, 1, 0x40, 0, 64, 6, 0, 0]);
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let mut v = wire::ip::Ipv4Packet::new_checked(&mut p[..]).unwrap();
-    v.fill_checksum();
     // Ports 40000 -> 80, data offset 6 words, SYN, window, then the MSS option.
-    p[20..24].copy_from_slice(&[0x9c, 0x40, 0, 80]);
-    p[32] = 0x60;
-    p[33] = 0x02;
-    p[34..36].copy_from_slice(&64240u16.to_be_bytes());
-    p[40..44].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    let mut tcp = vec![0u8; 24];
+    tcp[..4].copy_from_slice(&[0x9c, 0x40, 0, 80]);
+    tcp[12] = 0x60;
+    tcp[13] = 0x02;
+    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    tcp[20..].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    let mut p = ipv4(src, dst, 6, &tcp);
     let ck = tcp_checksum(&p);
     p[36..38].copy_from_slice(&ck.to_be_bytes());
     p
