@@ -106,16 +106,7 @@ fn two_clients_behind_one_masquerading_nat() {
     lab.link(&n, "10.1.2.1/24", &c2, "10.1.2.2/24");
     lab.ok(&c1, &["ip", "route", "add", "default", "via", "10.1.1.1"]);
     lab.ok(&c2, &["ip", "route", "add", "default", "via", "10.1.2.1"]);
-    lab.ok(&n, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-    let rules = lab.dir().join("nat.nft");
-    std::fs::write(
-        &rules,
-        format!(
-            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority 100;\n    oifname \"{outside}\" masquerade\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    lab.ok(&n, &["nft", "-f", rules.to_str().unwrap()]);
+    lab.masquerade(&n, &outside);
     let socket = lab.serve(&s, "192.0.2.1", "");
     lab.connect("client1", &c1, "192.0.2.1", "alice", &["--standard-ports"]);
     lab.connect("client2", &c2, "192.0.2.1", "bob", &["--standard-ports"]);

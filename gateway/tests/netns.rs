@@ -7,9 +7,6 @@
 
 mod lab;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use lab::Lab;
 
 #[test]
@@ -25,24 +22,7 @@ fn tcp_through_the_tunnel_between_two_namespaces() {
     lab.connect("client", &c, "192.0.2.1", "alice", &[]);
     assert_eq!(lab.wait_client_up(&c), "10.77.0.2");
 
-    let iperf = lab.spawn(
-        "iperf3-server",
-        &s,
-        &["iperf3", "-s", "-1", "-B", "10.77.0.1"],
-    );
-    lab.expect_exit(iperf);
-    std::thread::sleep(Duration::from_millis(300));
-    let out = lab
-        .cmd(&c, &["iperf3", "-c", "10.77.0.1", "-t", "2", "-J"])
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "iperf3 through the tunnel failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = lab.iperf3(&s, &c, 2);
     let bps = report["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap();

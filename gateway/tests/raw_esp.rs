@@ -10,9 +10,6 @@
 
 mod lab;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use lab::Lab;
 
 const RAW_ESP: &str = "[ike]\nforce_encapsulation = false\nraw_esp = true\n";
@@ -66,24 +63,7 @@ fn a_client_without_nat_uses_raw_esp() {
 
     assert_eq!(ping_gateway(&lab, &c, 50), (50, 50), "ping over raw ESP");
 
-    let iperf = lab.spawn(
-        "iperf3-server",
-        &s,
-        &["iperf3", "-s", "-1", "-B", "10.77.0.1"],
-    );
-    lab.expect_exit(iperf);
-    std::thread::sleep(Duration::from_millis(300));
-    let out = lab
-        .cmd(&c, &["iperf3", "-c", "10.77.0.1", "-t", "1", "-J"])
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "TCP over raw ESP failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = lab.iperf3(&s, &c, 1);
     let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap();
     assert!(bytes > 100_000, "{report}");
 
@@ -122,16 +102,7 @@ fn a_client_behind_nat_still_gets_udp_4500() {
     let (_, outside) = lab.link(&s, "192.0.2.1/24", &n, "192.0.2.2/24");
     lab.link(&n, "10.1.1.1/24", &c, "10.1.1.2/24");
     lab.ok(&c, &["ip", "route", "add", "default", "via", "10.1.1.1"]);
-    lab.ok(&n, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-    let rules = lab.dir().join("nat.nft");
-    std::fs::write(
-        &rules,
-        format!(
-            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority 100;\n    oifname \"{outside}\" masquerade\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    lab.ok(&n, &["nft", "-f", rules.to_str().unwrap()]);
+    lab.masquerade(&n, &outside);
     count_esp(&lab, &s);
     let socket = lab.serve(&s, "192.0.2.1", RAW_ESP);
     lab.connect("client", &c, "192.0.2.1", "alice", &["--standard-ports"]);

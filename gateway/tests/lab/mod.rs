@@ -320,6 +320,46 @@ impl Lab {
         }
     }
 
+    /// Makes namespace `ns` a NAT router: forwarding on, and nftables masquerading
+    /// whatever leaves through its interface `outside`.
+    pub fn masquerade(&self, ns: &str, outside: &str) {
+        self.ok(ns, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        let rules = self.dir().join(format!("nat-{ns}.nft"));
+        std::fs::write(
+            &rules,
+            format!(
+                "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority 100;\n    oifname \"{outside}\" masquerade\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        self.ok(ns, &["nft", "-f", rules.to_str().unwrap()]);
+    }
+
+    /// One iperf3 TCP run of `seconds` from namespace `client` to an iperf3 server this
+    /// starts in `server` on the gateway's inner address: iperf3's JSON report. Panics
+    /// with iperf3's error when the run fails.
+    pub fn iperf3(&mut self, server: &str, client: &str, seconds: u32) -> serde_json::Value {
+        let iperf = self.spawn(
+            "iperf3-server",
+            server,
+            &["iperf3", "-s", "-1", "-B", "10.77.0.1"],
+        );
+        self.expect_exit(iperf);
+        std::thread::sleep(Duration::from_millis(300));
+        let seconds = seconds.to_string();
+        let out = self
+            .cmd(client, &["iperf3", "-c", "10.77.0.1", "-t", &seconds, "-J"])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "iperf3 through the tunnel failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Parses ping's summary: (transmitted, received).
     pub fn ping_counts(out: &Output) -> (u64, u64) {
         let text = String::from_utf8_lossy(&out.stdout);
