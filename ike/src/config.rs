@@ -140,6 +140,25 @@ pub struct Limits {
     pub new_per_source_per_second: u32,
     /// Time a half-open SA or an unfinished Quick Mode is kept.
     pub half_open_timeout: Duration,
+    /// First Main Mode messages answered but not yet proven (no third message from
+    /// the same address with our cookie): their SA payload, chosen proposal and answer
+    /// are kept in a table of this many entries, and the oldest is dropped for a new
+    /// one, so a spoofed flood cycles the table instead of blocking new clients. They
+    /// do not count against `half_open` until proven.
+    pub first_messages: usize,
+    /// Bytes the table of unproven first messages may hold (their messages and our
+    /// answers); past it the oldest are dropped too.
+    pub first_messages_bytes: usize,
+    /// Expensive operations per second, whatever the source addresses, in units of about
+    /// 0.1 ms of CPU: an ECP-256 Diffie-Hellman operation (a private value or a shared
+    /// secret) is 1, ECP-384 3, MODP-2048 6, MODP-4096 25, an RSA signature 15 (the
+    /// table is `Endpoint::op_cost`). Work past it is dropped unanswered (the peer
+    /// retransmits) and counted in `Stats::budget_exhausted`.
+    pub expensive_ops_per_second: u32,
+    /// The part of `expensive_ops_per_second` that only established peers may use:
+    /// Quick Mode with PFS, and a new Main Mode from an address with an established
+    /// ISAKMP SA (re-authentication); unauthenticated peers get the rest.
+    pub expensive_ops_reserved: u32,
 }
 
 impl Default for Limits {
@@ -150,6 +169,12 @@ impl Default for Limits {
             sas_per_source: 256,
             new_per_source_per_second: 20,
             half_open_timeout: Duration::from_secs(30),
+            first_messages: 8192,
+            first_messages_bytes: 16 * 1024 * 1024,
+            // A quarter to a half of one core on a current x86 core (0.1 ms a unit);
+            // the engine runs on one thread.
+            expensive_ops_per_second: 4000,
+            expensive_ops_reserved: 1000,
         }
     }
 }

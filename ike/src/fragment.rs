@@ -133,6 +133,9 @@ pub struct FragmentStats {
     pub messages_fragmented: u64,
     /// Fragments we sent.
     pub sent: u64,
+    /// Fragments refused because they came from another address than the one the
+    /// ISAKMP SA is proven on (for a half-open SA: its first message's).
+    pub wrong_source: u64,
 }
 
 /// The fragment payload (type 132), borrowing its data.

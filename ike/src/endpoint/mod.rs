@@ -209,6 +209,17 @@ pub struct Stats {
     pub child_sas_established: u64,
     /// IKE fragmentation, both directions.
     pub fragments: FragmentStats,
+    /// Unproven first messages dropped from their full table for newer ones
+    /// ([`crate::Limits::first_messages`]).
+    pub first_messages_evicted: u64,
+    /// Messages dropped unanswered because the per-second budget of expensive
+    /// operations was used up ([`crate::Limits::expensive_ops_per_second`]).
+    pub budget_exhausted: u64,
+    /// Expensive operations done, in the units of the budget.
+    pub expensive_ops: u64,
+    /// Messages of an unfinished exchange from another address than its first
+    /// message's (dropped).
+    pub wrong_source: u64,
 }
 
 /// The IKEv1 endpoint.
