@@ -44,6 +44,10 @@ pub enum Error {
     /// The 32-bit sequence number space is used up: the SA must be rekeyed before it
     /// can send again (RFC 4303 §3.3.3).
     SeqExhausted,
+    /// The SA reached its hard traffic limit (negotiated kilobytes or packets, or the
+    /// 3DES limit [`crate::TRIPLE_DES_MAX_BYTES`]): it neither seals nor opens any more
+    /// and must be replaced by a rekeyed SA.
+    LifetimeExpired,
     /// The caller's buffer lacks the headroom or tailroom the suite needs
     /// ([`crate::Suite::header_len`], [`crate::Suite::max_trailer_len`]).
     BufferTooSmall {
@@ -68,6 +72,7 @@ impl Error {
             Self::BadLength { .. } => "bad_length",
             Self::BadNextHeader(_) => "bad_next_header",
             Self::SeqExhausted => "seq_exhausted",
+            Self::LifetimeExpired => "lifetime_expired",
             Self::BufferTooSmall { .. } => "buffer_too_small",
             Self::PayloadTooLarge(_) => "payload_too_large",
         }
@@ -97,6 +102,7 @@ impl fmt::Display for Error {
                 write!(f, "ESP next header {nh} not allowed in tunnel mode")
             }
             Self::SeqExhausted => f.write_str("ESP sequence numbers exhausted: rekey the SA"),
+            Self::LifetimeExpired => f.write_str("ESP SA reached its hard lifetime: rekey the SA"),
             Self::BufferTooSmall { needed, available } => write!(
                 f,
                 "buffer too small for ESP: needed {needed} bytes, {available} available"

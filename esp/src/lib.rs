@@ -13,6 +13,9 @@
 //!   arrives on UDP 4500 into IKE, keepalives and ESP.
 //! * [`ReplayWindow`] is the anti-replay window, checked before the ICV and committed
 //!   after it.
+//! * [`Lifetime`] carries the negotiated traffic limits into an SA; `expiry()` on either
+//!   half says when it must be rekeyed ([`Expiry::Soft`]) and when it refuses traffic
+//!   ([`Expiry::Hard`], [`Error::LifetimeExpired`]). Time limits are IKE's.
 //!
 //! Every refusal is an [`Error`] with a metrics label ([`Error::kind`]); none panics.
 #![forbid(unsafe_code)]
@@ -29,7 +32,10 @@ mod table;
 pub use crypto::GcmBackend;
 pub use error::Error;
 pub use replay::ReplayWindow;
-pub use sa::{InboundSa, MAX_PACKET_LEN, NEXT_HEADER_NONE, Opened, OutboundSa, Usage};
+pub use sa::{
+    Expiry, InboundSa, Lifetime, MAX_PACKET_LEN, NEXT_HEADER_NONE, Opened, OutboundSa,
+    SEQ_SOFT_LIMIT, TRIPLE_DES_MAX_BYTES, Usage,
+};
 pub use suite::{
     ESP_HEADER_LEN, Encryption, Integrity, MAX_HEADER_LEN, MAX_TRAILER_LEN, Mode, SaParams, Spi,
     Suite, SuiteError,

@@ -19,6 +19,124 @@ pub const NEXT_HEADER_NONE: u8 = 59;
 /// The largest ESP packet [`OutboundSa::seal`] produces (the IPv4 total-length limit).
 pub const MAX_PACKET_LEN: usize = 65_535;
 
+/// The hard byte limit of every 3DES SA, negotiated or not: 2³⁰ bytes (1 GiB, 2²⁷
+/// 64-bit blocks). Sweet32 (Bhargavan and Leurent, CCS 2016) recovers plaintext from
+/// the block collisions a 64-bit cipher starts to produce around 2³² blocks under one
+/// key; NIST SP 800-67r2 limits 3DES to 2²⁰ blocks per key for new designs. 2²⁷
+/// blocks is 1/32 of the birthday bound: the chance of any collision in one SA is about
+/// (2²⁷)²/2⁶⁵ = 2⁻¹¹, while a client on a fast link rekeys every minute or so rather
+/// than every second (2²⁰ blocks is 8 MiB, about one second at 100 Mbit/s), and
+/// Windows' own 250 000 KB (2²⁷·⁹ bytes) stays under it when it negotiates 3DES.
+pub const TRIPLE_DES_MAX_BYTES: u64 = 1 << 30;
+
+/// The outbound sequence number from which an SA without extended sequence numbers
+/// reports [`Expiry::Soft`]: 2³² − 2²⁰, a million packets before the counter runs out
+/// (RFC 4303 §3.3.3: the SA must be rekeyed before then).
+pub const SEQ_SOFT_LIMIT: u32 = u32::MAX - (1 << 20) + 1;
+
+/// Traffic limits of one SA direction (RFC 2407 §4.5 kilobytes; IKEv1 has no packet
+/// lifetime, but an SA may be given one). Time limits are the IKE layer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Payload bytes after which the SA refuses traffic (`None`: no limit).
+    pub bytes: Option<u64>,
+    /// Packets after which the SA refuses traffic (`None`: no limit).
+    pub packets: Option<u64>,
+    /// Where the soft limit lies, in percent of each hard limit (1..=100).
+    pub soft_percent: u8,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Self {
+            bytes: None,
+            packets: None,
+            soft_percent: Self::DEFAULT_SOFT_PERCENT,
+        }
+    }
+}
+
+impl Lifetime {
+    /// The default soft limit: 90 % of the hard one.
+    pub const DEFAULT_SOFT_PERCENT: u8 = 90;
+
+    /// A lifetime of `kb` kilobytes (1024 bytes each, saturating), as IKE negotiates it;
+    /// `None`: no byte limit.
+    pub fn from_kilobytes(kb: Option<u64>) -> Self {
+        Self {
+            bytes: kb.map(|kb| kb.saturating_mul(1024)),
+            ..Self::default()
+        }
+    }
+}
+
+/// How far an SA is through its traffic lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Expiry {
+    /// Within its limits.
+    Live,
+    /// Past a soft limit (bytes or packets at [`Lifetime::soft_percent`], or the
+    /// sequence counter past [`SEQ_SOFT_LIMIT`]): start a rekey now; traffic still flows.
+    Soft,
+    /// At a hard limit: `seal`/`open` refuse with [`Error::LifetimeExpired`] (or
+    /// [`Error::SeqExhausted`]); traffic must move to the rekeyed SA.
+    Hard,
+}
+
+/// A lifetime turned into counts compared per packet (`u64::MAX`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    hard_bytes: u64,
+    soft_bytes: u64,
+    hard_packets: u64,
+    soft_packets: u64,
+}
+
+impl Limits {
+    fn new(params: &SaParams) -> Self {
+        let l = params.lifetime;
+        let mut hard_bytes = l.bytes.unwrap_or(u64::MAX);
+        if params.suite.encryption() == crate::Encryption::TripleDesCbc {
+            hard_bytes = hard_bytes.min(TRIPLE_DES_MAX_BYTES);
+        }
+        let hard_packets = l.packets.unwrap_or(u64::MAX);
+        let pct = u128::from(l.soft_percent.clamp(1, 100));
+        let soft = |hard: u64| {
+            if hard == u64::MAX {
+                u64::MAX
+            } else {
+                // At most `hard`, so the conversion cannot fail.
+                u64::try_from(u128::from(hard) * pct / 100).unwrap_or(hard)
+            }
+        };
+        Self {
+            hard_bytes,
+            soft_bytes: soft(hard_bytes),
+            hard_packets,
+            soft_packets: soft(hard_packets),
+        }
+    }
+
+    fn expiry(&self, u: &Usage) -> Expiry {
+        if u.bytes >= self.hard_bytes || u.packets >= self.hard_packets {
+            Expiry::Hard
+        } else if u.bytes >= self.soft_bytes || u.packets >= self.soft_packets {
+            Expiry::Soft
+        } else {
+            Expiry::Live
+        }
+    }
+
+    fn lifetime(&self, soft_percent: u8) -> Lifetime {
+        let limit = |v: u64| (v != u64::MAX).then_some(v);
+        Lifetime {
+            bytes: limit(self.hard_bytes),
+            packets: limit(self.hard_packets),
+            soft_percent,
+        }
+    }
+}
+
 /// Traffic an SA has carried, for lifetimes (RFC 2407 §4.5: seconds and kilobytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -99,6 +217,8 @@ pub struct InboundSa {
     transform: Transform,
     replay: ReplayWindow,
     usage: Usage,
+    limits: Limits,
+    soft_percent: u8,
 }
 
 impl fmt::Debug for InboundSa {
@@ -134,6 +254,8 @@ impl InboundSa {
             transform: Transform::new(params, backend).ok_or_else(|| key_error(params))?,
             replay: ReplayWindow::new(),
             usage: Usage::new(now),
+            limits: Limits::new(params),
+            soft_percent: params.lifetime.soft_percent,
         })
     }
 
@@ -162,6 +284,22 @@ impl InboundSa {
         self.replay.top()
     }
 
+    /// The traffic limits in force: the negotiated ones, capped for 3DES.
+    pub fn lifetime(&self) -> Lifetime {
+        self.limits.lifetime(self.soft_percent)
+    }
+
+    /// Where the SA stands against its traffic limits: bytes and packets opened, and
+    /// the peer's sequence counter (past [`SEQ_SOFT_LIMIT`] the peer must rekey soon,
+    /// so this side may start it). Hard: [`Self::open`] refuses everything.
+    pub fn expiry(&self) -> Expiry {
+        let e = self.limits.expiry(&self.usage);
+        if e == Expiry::Live && self.replay.top() >= u64::from(SEQ_SOFT_LIMIT) {
+            return Expiry::Soft;
+        }
+        e
+    }
+
     /// Opens one ESP packet in place. `pkt` starts at the SPI (after the outer IP
     /// header, or after the UDP header when encapsulated in UDP 4500).
     ///
@@ -182,6 +320,9 @@ impl InboundSa {
         let spi = Spi(be32(pkt, 0));
         if spi != self.spi {
             return Err(Error::UnknownSpi(spi));
+        }
+        if self.limits.expiry(&self.usage) == Expiry::Hard {
+            return Err(Error::LifetimeExpired);
         }
         let seq = u64::from(be32(pkt, 4));
         let ct_start = ESP_HEADER_LEN + iv_len;
@@ -260,6 +401,8 @@ pub struct OutboundSa {
     /// The last sequence number sent (0: none yet).
     seq: u32,
     usage: Usage,
+    limits: Limits,
+    soft_percent: u8,
     #[cfg(test)]
     fixed_iv: Option<[u8; 16]>,
 }
@@ -304,6 +447,8 @@ impl OutboundSa {
             iv_gen: IvGen::new(rng),
             seq: 0,
             usage: Usage::new(now),
+            limits: Limits::new(params),
+            soft_percent: params.lifetime.soft_percent,
             #[cfg(test)]
             fixed_iv: None,
         })
@@ -337,6 +482,25 @@ impl OutboundSa {
     /// Sequence numbers left before [`Error::SeqExhausted`]; IKE rekeys well before 0.
     pub fn remaining_seq(&self) -> u32 {
         u32::MAX - self.seq
+    }
+
+    /// The traffic limits in force: the negotiated ones, capped for 3DES.
+    pub fn lifetime(&self) -> Lifetime {
+        self.limits.lifetime(self.soft_percent)
+    }
+
+    /// Where the SA stands against its limits: bytes and packets sealed, and the
+    /// sequence counter (soft from [`SEQ_SOFT_LIMIT`], "rekey needed"; hard when
+    /// exhausted). Hard: [`Self::seal`] refuses everything.
+    pub fn expiry(&self) -> Expiry {
+        if self.seq == u32::MAX {
+            return Expiry::Hard;
+        }
+        let e = self.limits.expiry(&self.usage);
+        if e == Expiry::Live && self.seq >= SEQ_SOFT_LIMIT {
+            return Expiry::Soft;
+        }
+        e
     }
 
     /// Moves the sequence counter forward so the next packet carries `next` (tests and
@@ -378,6 +542,9 @@ impl OutboundSa {
                 needed: trailer_len,
                 available: buf.tailroom(),
             });
+        }
+        if self.limits.expiry(&self.usage) == Expiry::Hard {
+            return Err(Error::LifetimeExpired);
         }
         let seq = self.seq.checked_add(1).ok_or(Error::SeqExhausted)?;
         self.seq = seq;

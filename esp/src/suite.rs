@@ -292,6 +292,8 @@ pub struct SaParams {
     pub suite: Suite,
     /// Transport or tunnel.
     pub mode: Mode,
+    /// Traffic limits negotiated for the SA (RFC 2407 kilobytes); none by default.
+    pub lifetime: crate::Lifetime,
     keymat: Zeroizing<Vec<u8>>,
 }
 
@@ -301,6 +303,7 @@ impl fmt::Debug for SaParams {
             .field("spi", &self.spi)
             .field("suite", &self.suite)
             .field("mode", &self.mode)
+            .field("lifetime", &self.lifetime)
             .field("keymat", &"[redacted]")
             .finish()
     }
@@ -326,8 +329,15 @@ impl SaParams {
             spi,
             suite,
             mode,
+            lifetime: crate::Lifetime::default(),
             keymat: Zeroizing::new(keymat.to_vec()),
         })
+    }
+
+    /// The same parameters with the negotiated traffic limits `lifetime`.
+    pub fn with_lifetime(mut self, lifetime: crate::Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
     }
 
     /// The cipher key.
