@@ -398,6 +398,12 @@ impl Reassembler {
         self.stats.unknown_sa += 1;
     }
 
+    /// Counts a fragment refused before reassembly because it came from another address
+    /// than its ISAKMP SA's proven one.
+    pub fn note_wrong_source(&mut self) {
+        self.stats.wrong_source += 1;
+    }
+
     /// Takes one fragment that arrived on `path`. Returns the whole message when this
     /// fragment completed it, None while fragments are missing (or for a duplicate).
     /// A refused fragment is an error, counted and logged at debug; a reassembly that

@@ -2,8 +2,12 @@
 //! (initiator), for phase 1 (ISAKMP) and phase 2 (ESP).
 //!
 //! The responder walks every proposal and transform in the peer's order and takes the
-//! first acceptable one; each refused transform is logged at info with the reason, so an
-//! admin can see why a client failed.
+//! first acceptable one. Each refused transform is logged at trace; for phase 1 the
+//! reasons are also counted in [`Refusals`], which the endpoint writes as one line (with
+//! the peer's address), so an admin can see why a client failed and a peer cannot make
+//! the gateway write a line per transform it sends.
+
+use core::fmt;
 
 use std::time::Duration;
 
@@ -265,6 +269,50 @@ fn parse_phase1(config: &Config, t: &Transform) -> Result<Phase1Suite, &'static 
     })
 }
 
+/// Why the proposals of an SA payload were refused: how many, and each reason with its
+/// count (at most [`Refusals::MAX_REASONS`] distinct ones, the rest as "other"). Its
+/// Display is the one-line summary the endpoint logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Proposals looked at.
+    pub proposals: u32,
+    /// Transforms refused.
+    pub transforms: u32,
+    /// Each reason and how often it was given, in the order first seen.
+    pub reasons: Vec<(&'static str, u32)>,
+}
+
+impl Refusals {
+    /// Distinct reasons kept; further ones are counted as "other".
+    pub const MAX_REASONS: usize = 16;
+
+    fn note(&mut self, reason: &'static str) {
+        if let Some(r) = self.reasons.iter_mut().find(|(r, _)| *r == reason) {
+            r.1 += 1;
+        } else if self.reasons.len() < Self::MAX_REASONS {
+            self.reasons.push((reason, 1));
+        } else if let Some(last) = self.reasons.last_mut() {
+            last.0 = "other";
+            last.1 += 1;
+        }
+    }
+}
+
+impl fmt::Display for Refusals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} proposals, {} transforms refused",
+            self.proposals, self.transforms
+        )?;
+        for (i, (reason, n)) in self.reasons.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { ", " })?;
+            write!(f, "{reason} x{n}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Chooses the first acceptable phase-1 transform in the peer's order. Returns the suite
 /// and the SA payload to answer with (the chosen proposal with only that transform,
 /// attributes as the peer sent them). `auth_ok` says why an authentication method is
@@ -274,12 +322,24 @@ pub fn select_phase1(
     sa: &SaPayload,
     auth_ok: &dyn Fn(Phase1Auth) -> Option<&'static str>,
 ) -> Result<(Phase1Suite, SaPayload), Error> {
+    select_phase1_noting(config, sa, auth_ok, &mut Refusals::default())
+}
+
+/// [`select_phase1`], counting every refusal in `refusals`.
+pub fn select_phase1_noting(
+    config: &Config,
+    sa: &SaPayload,
+    auth_ok: &dyn Fn(Phase1Auth) -> Option<&'static str>,
+    refusals: &mut Refusals,
+) -> Result<(Phase1Suite, SaPayload), Error> {
     for p in &sa.proposals {
+        refusals.proposals += 1;
         if p.protocol != ProtocolId::Isakmp {
-            tracing::info!(
+            tracing::trace!(
                 proposal = p.number,
                 "refused proposal: protocol is not ISAKMP"
             );
+            refusals.note("protocol is not ISAKMP");
             continue;
         }
         for t in &p.transforms {
@@ -297,12 +357,16 @@ pub fn select_phase1(
                     };
                     return Ok((suite, reply));
                 }
-                Err(reason) => tracing::info!(
-                    proposal = p.number,
-                    transform = t.number,
-                    reason,
-                    "refused IKE transform"
-                ),
+                Err(reason) => {
+                    tracing::trace!(
+                        proposal = p.number,
+                        transform = t.number,
+                        reason,
+                        "refused IKE transform"
+                    );
+                    refusals.transforms += 1;
+                    refusals.note(reason);
+                }
             }
         }
     }

@@ -569,9 +569,10 @@ fn a_flood_of_spoofed_first_messages_does_not_block_a_legitimate_client() {
             .into_iter()
             .flatten()
             .min();
-        let key = match (queue.first_key_value(), timer) {
-            (Some((&k, _)), t) if t.is_none_or(|t| k.0 <= t) => k,
-            (_, Some(t)) => (t, 0),
+        let key = match (queue.first_key_value().map(|(k, _)| *k), timer) {
+            (Some(k), Some(t)) if t < k.0 => (t, 0),
+            (Some(k), _) => k,
+            (None, Some(t)) => (t, 0),
             (None, None) => panic!("the exchange stalled"),
         };
         let clock = key.0;
@@ -608,7 +609,7 @@ fn a_flood_of_spoofed_first_messages_does_not_block_a_legitimate_client() {
             let _ = c.handle_datagram(clock, m.path, &m.bytes);
         }
         for (p, b) in drain(&mut s) {
-            if p.remote == cp.local {
+            if p.remote.ip() == IpAddr::V4(CLIENT) {
                 seq += 1;
                 queue.insert(
                     (clock + one_way, seq),

@@ -413,48 +413,58 @@ fn malformed_first_messages_are_typed_errors_without_state() {
 }
 
 #[test]
-fn bad_key_exchange_leaves_the_exchange_intact() {
+fn bad_key_exchange_ends_the_exchange() {
     let mut s = server(Config::default());
     let t = now();
     let p = path(Ipv4Addr::new(198, 51, 100, 2), 500);
-    s.handle_datagram(t, p, &captured(0)).unwrap();
-    let (h, _) = plain(&drain(&mut s)[0]);
     let mut mm3 = captured(2);
-    mm3[8..16].copy_from_slice(&h.rcookie.0);
-    // KE of the wrong length: refused, nothing sent.
     let (hdr, payloads) = plain(&mm3);
-    let mut bad = payloads.clone();
-    if let Payload::Ke(k) = &mut bad[0] {
+    let encode = |payloads: Vec<Payload>| {
+        let mut b = Vec::new();
+        Message {
+            header: hdr,
+            body: Body::Plain(payloads),
+        }
+        .encode(&mut b);
+        b
+    };
+    // KE of the wrong length.
+    let mut short = payloads.clone();
+    if let Payload::Ke(k) = &mut short[0] {
         k.pop();
     }
-    let mut b = Vec::new();
-    Message {
-        header: hdr,
-        body: Body::Plain(bad),
-    }
-    .encode(&mut b);
-    assert_eq!(
-        s.handle_datagram(t, p, &b),
-        Err(Error::PeerMisbehaved(PeerMisbehaved::BadKeLength))
-    );
-    // g^x = 1: refused by the range check.
+    // g^x = 1.
     let mut one = payloads.clone();
     if let Payload::Ke(k) = &mut one[0] {
         k.iter_mut().for_each(|x| *x = 0);
         *k.last_mut().unwrap() = 1;
     }
-    let mut b = Vec::new();
-    Message {
-        header: hdr,
-        body: Body::Plain(one),
+    for (bad, expected) in [
+        (short, Error::PeerMisbehaved(PeerMisbehaved::BadKeLength)),
+        (
+            one,
+            Error::InvalidKeyInformation(ike::crypto::CryptoError::InvalidPublicValue),
+        ),
+    ] {
+        s.handle_datagram(t, p, &captured(0)).unwrap();
+        let (h, _) = plain(&drain(&mut s)[0]);
+        let mut b = encode(bad);
+        b[8..16].copy_from_slice(&h.rcookie.0);
+        // Refused, nothing sent, and the exchange is gone: the genuine third message
+        // (or a replay) now meets an unknown SA.
+        assert_eq!(s.handle_datagram(t, p, &b), Err(expected));
+        assert!(drain(&mut s).is_empty());
+        assert_eq!(s.ike_sa_count(), 0);
+        mm3[8..16].copy_from_slice(&h.rcookie.0);
+        assert_eq!(s.handle_datagram(t, p, &b), Err(Error::UnknownSa));
+        assert_eq!(s.handle_datagram(t, p, &mm3), Err(Error::UnknownSa));
+        assert!(drain(&mut s).is_empty());
     }
-    .encode(&mut b);
-    assert!(matches!(
-        s.handle_datagram(t, p, &b),
-        Err(Error::InvalidKeyInformation(_))
-    ));
-    assert!(drain(&mut s).is_empty());
-    // The real message still completes the step.
+    // A new first message (its retransmission gets the same responder cookie) and the
+    // genuine third message complete the step.
+    s.handle_datagram(t, p, &captured(0)).unwrap();
+    let (h, _) = plain(&drain(&mut s)[0]);
+    assert_eq!(mm3[8..16], h.rcookie.0);
     s.handle_datagram(t, p, &mm3).unwrap();
     assert_eq!(drain(&mut s).len(), 1);
 }
@@ -472,13 +482,25 @@ fn half_open_and_rate_limits_apply_before_any_dh() {
     let mut s = server(cfg);
     let t = now();
     let mm1 = captured(0);
+    let p = path(Ipv4Addr::new(198, 51, 100, 2), 500);
+    // First messages cost no DH and prove nothing: all answered, none counted.
+    let mut rcookies = Vec::new();
     for i in 0..5u8 {
         let mut b = mm1.clone();
         b[0] = i;
-        let r = s.handle_datagram(t, path(Ipv4Addr::new(198, 51, 100, 2), 500), &b);
-        assert_eq!(r.is_ok(), i < 3, "{i}");
+        s.handle_datagram(t, p, &b).unwrap();
+        rcookies.push(plain(&drain(&mut s)[0]).0.rcookie);
     }
-    assert_eq!(s.ike_sa_count(), 3);
+    assert_eq!(s.ike_sa_count(), 5);
+    // The third messages prove the address; the limit applies to them, before any DH.
+    for (i, rcookie) in rcookies.iter().enumerate() {
+        let mut b = captured(2);
+        b[0] = i as u8;
+        b[8..16].copy_from_slice(&rcookie.0);
+        let r = s.handle_datagram(t, p, &b);
+        assert_eq!(r.is_ok(), i < 3, "{i}: {r:?}");
+    }
+    assert_eq!(drain(&mut s).len(), 3);
     assert_eq!(s.stats().limited, 2);
     // Half-open SAs expire.
     s.handle_timeout(t + Duration::from_secs(31));

@@ -1,6 +1,8 @@
 //! Diffie-Hellman groups of IKEv1: MODP 2, 5, 14, 15, 16 (num-bigint) and ECP 19, 20
 //! (RFC 5903, p256/p384). Peer values are validated: MODP 1 < y < p-1 at the prime's
-//! length, ECP a point on the curve in the x ‖ y encoding.
+//! length, ECP a point on the curve in the x ‖ y encoding. [`validate_public`] does that
+//! check alone, cheaply, so the engine can refuse a bad value before it generates its
+//! own (a MODP-4096 private value costs milliseconds; the check, microseconds).
 
 use num_bigint::BigUint;
 use p256::elliptic_curve::sec1::ToSec1Point;
@@ -81,6 +83,22 @@ impl DhGroup {
         }
     }
 
+    /// What one operation in this group (generating a private value and its public
+    /// value, or computing a shared secret) costs in the units of
+    /// [`crate::Limits::expensive_ops_per_second`], about 0.1 ms of CPU each; measured
+    /// relative to each other with this module's implementations.
+    pub const fn cost(self) -> u32 {
+        match self {
+            Self::Ecp256 => 1,
+            Self::Modp1024 => 2,
+            Self::Ecp384 => 3,
+            Self::Modp1536 => 4,
+            Self::Modp2048 => 6,
+            Self::Modp3072 => 13,
+            Self::Modp4096 => 25,
+        }
+    }
+
     /// True for the groups that are off unless `legacy` is on.
     pub const fn is_legacy(self) -> bool {
         matches!(self, Self::Modp1024 | Self::Modp1536)
@@ -98,6 +116,82 @@ impl DhGroup {
         };
         BigUint::parse_bytes(hex.as_bytes(), 16)
     }
+}
+
+/// Checks a peer's public value in `group` without any exponentiation or scalar
+/// multiplication: the length of the group's encoding, then for MODP 1 < y < p-1 (a
+/// comparison of big-endian bytes with the prime's hex digits, nothing allocated), for
+/// ECP a point on the curve (x ‖ y, both coordinates below the field's prime).
+pub fn validate_public(group: DhGroup, peer: &[u8]) -> Result<(), CryptoError> {
+    if peer.len() != group.public_len() {
+        return Err(CryptoError::InvalidPublicValue);
+    }
+    let ok = match group {
+        DhGroup::Ecp256 | DhGroup::Ecp384 => on_curve(group, peer),
+        DhGroup::Modp1024 => modp_in_range(modp::MODP_1024, peer),
+        DhGroup::Modp1536 => modp_in_range(modp::MODP_1536, peer),
+        DhGroup::Modp2048 => modp_in_range(modp::MODP_2048, peer),
+        DhGroup::Modp3072 => modp_in_range(modp::MODP_3072, peer),
+        DhGroup::Modp4096 => modp_in_range(modp::MODP_4096, peer),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidPublicValue)
+    }
+}
+
+/// The SEC1 uncompressed encoding (0x04 ‖ x ‖ y) of a peer's ECP value, on the stack.
+fn sec1<const N: usize>(peer: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    let (tag, rest) = out.split_first_mut()?;
+    if rest.len() != peer.len() {
+        return None;
+    }
+    *tag = 4;
+    rest.copy_from_slice(peer);
+    Some(out)
+}
+
+/// True when the point x ‖ y (uncompressed, without the 0x04 tag) is on the curve.
+fn on_curve(group: DhGroup, peer: &[u8]) -> bool {
+    match group {
+        DhGroup::Ecp256 => {
+            sec1::<65>(peer).is_some_and(|b| p256::PublicKey::from_sec1_bytes(&b).is_ok())
+        }
+        DhGroup::Ecp384 => {
+            sec1::<97>(peer).is_some_and(|b| p384::PublicKey::from_sec1_bytes(&b).is_ok())
+        }
+        _ => false,
+    }
+}
+
+/// True when 1 < y < p - 1 for the big-endian `y` of the prime's length and the prime
+/// `p_hex` (big-endian hex). Every MODP prime of IKE ends in 64 one bits, so p - 1 is p
+/// with its last byte 0xfe: comparing y with p - 1 is comparing bytes.
+fn modp_in_range(p_hex: &str, y: &[u8]) -> bool {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => 0,
+    };
+    let hex = p_hex.as_bytes();
+    if hex.len() != 2 * y.len() {
+        return false;
+    }
+    let last = y.len() - 1;
+    let mut below = core::cmp::Ordering::Equal;
+    for (i, (&b, pair)) in y.iter().zip(hex.chunks_exact(2)).enumerate() {
+        let mut p_minus_1 = (digit(pair[0]) << 4) | digit(pair[1]);
+        if i == last {
+            p_minus_1 &= 0xfe;
+        }
+        if below == core::cmp::Ordering::Equal {
+            below = b.cmp(&p_minus_1);
+        }
+    }
+    let above_one = y[..last].iter().any(|&b| b != 0) || y[last] > 1;
+    below == core::cmp::Ordering::Less && above_one
 }
 
 fn pad_to(v: &BigUint, len: usize) -> Vec<u8> {
@@ -297,6 +391,51 @@ mod tests {
         }
         let k = generate(g, &mut rng);
         assert!(k.agree(&[2; 127]).is_err());
+    }
+
+    #[test]
+    fn validate_public_refuses_what_agree_refuses_without_computing() {
+        let mut rng = DeterministicRandom::new(3);
+        for g in DhGroup::ALL {
+            // A genuine value passes; so does it as a shared secret.
+            let a = generate(g, &mut rng);
+            let b = generate(g, &mut rng);
+            assert_eq!(validate_public(g, b.public()), Ok(()), "{g:?}");
+            assert!(a.agree(b.public()).is_ok());
+            // Wrong lengths.
+            for len in [0, g.public_len() - 1, g.public_len() + 1] {
+                let v = vec![2; len];
+                assert!(validate_public(g, &v).is_err(), "{g:?} {len}");
+            }
+        }
+        for g in DhGroup::ALL.into_iter().filter(|g| g.prime().is_some()) {
+            let p = g.prime().unwrap();
+            let len = g.public_len();
+            let one = BigUint::from(1u8);
+            for (v, ok) in [
+                (BigUint::from(0u8), false),
+                (one.clone(), false),
+                (BigUint::from(2u8), true),
+                (&p - 2u8, true),
+                (&p - 1u8, false),
+                (p.clone(), false),
+                ((&one << (8 * len)) - 1u8, false),
+                (&p >> 1, true),
+            ] {
+                let bytes = pad_to(&v, len);
+                assert_eq!(validate_public(g, &bytes).is_ok(), ok, "{g:?} {v:x}");
+                let k = generate(g, &mut rng);
+                assert_eq!(k.agree(&bytes).is_ok(), ok, "{g:?} {v:x}");
+            }
+        }
+        for g in [DhGroup::Ecp256, DhGroup::Ecp384] {
+            let k = generate(g, &mut rng);
+            let mut off = k.public().to_vec();
+            *off.last_mut().unwrap() ^= 1;
+            assert!(validate_public(g, &off).is_err(), "{g:?}");
+            assert!(validate_public(g, &vec![0; g.public_len()]).is_err());
+            assert!(validate_public(g, &vec![0xff; g.public_len()]).is_err());
+        }
     }
 
     #[test]

@@ -171,4 +171,10 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
 
     /// A fresh private value and its public value in `group`.
     fn dh_generate(&self, group: DhGroup, rng: &mut dyn SecureRandom) -> Box<dyn DhPrivate>;
+
+    /// Checks a peer's public value in `group` cheaply, before any private value is
+    /// generated for it ([`dh::validate_public`] by default).
+    fn dh_check(&self, group: DhGroup, peer: &[u8]) -> Result<(), CryptoError> {
+        dh::validate_public(group, peer)
+    }
 }

@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use super::admission::Class;
 use super::main_mode::{NONCE_LEN, id_bytes, natd, natd_payloads, nonce, our_id, require};
 use super::sa::{Established, IkeSa, InitSentKe, Keyed, Profile, Role, State};
 use super::{
@@ -49,41 +50,60 @@ impl Endpoint {
         let ni = nonce(&chain)?;
         let idii = require(&chain, PayloadType::Id)?;
         let peer_id = IdPayload::decode(idii)?;
-        // The same limits as Main Mode, before any DH.
-        let half_open = self.sas.values().filter(|s| !s.is_established()).count();
-        if half_open >= self.config.limits.half_open {
-            return Err(Error::LimitExceeded("half-open ISAKMP SAs"));
-        }
         let ip = path.remote.ip();
-        let from_source = self
-            .sas
-            .values()
-            .filter(|s| s.path.remote.ip() == ip)
-            .count();
-        if from_source >= self.config.limits.sas_per_source {
-            return Err(Error::LimitExceeded("ISAKMP SAs per source"));
-        }
         if !self.rate_ok(now, ip) {
             return Err(Error::LimitExceeded(
                 "new exchanges per second from one source",
             ));
         }
-        let (suite, reply_sa) = match proposal::select_phase1(&self.config, &sa_payload, &|a| {
-            // Aggressive Mode is offered with pre-shared keys only.
-            (a != proposal::Phase1Auth::Psk).then_some("Aggressive Mode with signatures")
-        }) {
+        let mut refusals = proposal::Refusals::default();
+        let (suite, reply_sa) = match proposal::select_phase1_noting(
+            &self.config,
+            &sa_payload,
+            &|a| {
+                // Aggressive Mode is offered with pre-shared keys only.
+                (a != proposal::Phase1Auth::Psk).then_some("Aggressive Mode with signatures")
+            },
+            &mut refusals,
+        ) {
             Ok(x) if x.0.group.public_len() == gxi.len() => x,
             Ok(_) | Err(_) => {
-                self.send_plain_notify(
-                    path,
-                    header.icookie,
-                    Cookie::ZERO,
-                    NotifyType::NoProposalChosen,
-                );
+                if refusals.reasons.is_empty() {
+                    refusals
+                        .reasons
+                        .push(("KE does not fit the chosen group", 1));
+                }
+                self.log_refused_first_message(now, path, "Aggressive Mode", &refusals);
+                self.refuse_first_message(path, header.icookie, data.len());
                 return Err(Error::NoProposalChosen);
             }
         };
+        // The peer's KE is checked before anything is computed with it.
+        let p = self.provider();
+        p.dh_check(suite.group, gxi)
+            .map_err(Error::InvalidKeyInformation)?;
+        // The first message costs a Diffie-Hellman at once, from an unproven address:
+        // it counts against the half-open limits from here.
+        let source = self.admission.source(ip);
+        let limits = &self.config.limits;
+        if source.sas() >= limits.sas_per_source {
+            return Err(Error::LimitExceeded("ISAKMP SAs per source"));
+        }
+        if source.half_open >= limits.half_open_per_source {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs per source"));
+        }
+        if self.admission.half_open() >= limits.half_open {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs"));
+        }
         let psk = self.psk.psk_for_id(ip, &peer_id).ok_or(Error::NoPsk)?;
+        let class = if source.established > 0 {
+            Class::Established
+        } else {
+            Class::Unauthenticated
+        };
+        if !self.spend(now, class, 2 * suite.group.cost(), path) {
+            return Err(Error::LimitExceeded("expensive operations per second"));
+        }
         let mut vendor = vendor::PeerVendor::default();
         for p in chain
             .payloads
@@ -92,12 +112,19 @@ impl Endpoint {
         {
             vendor.observe(p.body);
         }
-        let rcookie = self.random_cookie();
+        let rcookie = self
+            .admission
+            .cookie(now, &mut *self.rng, p, path.remote, header.icookie);
+        if self.by_cookies.contains_key(&(header.icookie, rcookie)) {
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "first message with the initiator cookie of an ISAKMP SA we have",
+            )
+            .into());
+        }
         let id = self.alloc_id();
         let mut sa = IkeSa::new(id, Role::Responder, path, header.icookie, rcookie);
         sa.vendor = vendor;
         sa.half_open_deadline = Some(now + self.config.limits.half_open_timeout);
-        let p = self.provider();
         let dh = p.dh_generate(suite.group, &mut self.rng);
         let gxy = dh.agree(gxi).map_err(Error::InvalidKeyInformation)?;
         let nr = self.random_vec(NONCE_LEN);
@@ -220,10 +247,18 @@ impl Endpoint {
             return Ok(());
         };
         let p = self.provider();
-        let (plain, next_iv) = if header.flags.encrypted() {
-            open(p, &st.keys, &st.iv, header, body)?
+        let opened = if header.flags.encrypted() {
+            open(p, &st.keys, &st.iv, header, body)
         } else {
-            (body.to_vec(), st.iv.clone())
+            Ok((body.to_vec(), st.iv.clone()))
+        };
+        let (plain, next_iv) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                // An authentication failure like a bad HASH_I: the exchange ends.
+                sa.dead = true;
+                return Err(e);
+            }
         };
         let verified = (|| {
             let chain = checked_chain(header.next_payload, &plain)
@@ -303,6 +338,7 @@ impl Endpoint {
         let mut sai_b = Vec::new();
         offer.encode(&mut wire::Writer::new(&mut sai_b));
         let p = self.provider();
+        self.spend_anyway(now, group.cost());
         let dh = p.dh_generate(group, &mut self.rng);
         let ni = self.random_vec(NONCE_LEN);
         let me = our_id(&path);
@@ -365,6 +401,9 @@ impl Endpoint {
         }
         let rcookie = header.rcookie;
         let p = self.provider();
+        p.dh_check(suite.group, gxr)
+            .map_err(Error::InvalidKeyInformation)?;
+        self.spend_anyway(now, suite.group.cost());
         let gxy = st.dh.agree(gxr).map_err(Error::InvalidKeyInformation)?;
         let psk = sa.psk.clone().ok_or(Error::NoPsk)?;
         let skeyid = keys::skeyid_psk(p, suite.hash, psk.as_bytes(), &st.ni, &nr);

@@ -19,6 +19,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::admission::{Class, signature_cost};
 use super::sa::{
     Established, IkeSa, InitSentKe, InitSentSa, Keyed, Pending, Profile, RespAwaitKe, Role, State,
 };
@@ -56,14 +57,39 @@ pub(super) fn natd(
     p.hash(hash, &[&ci.0, &cr.0, &ip, &addr.port().to_be_bytes()])
 }
 
-fn find<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Option<&'a msgs::RawPayload<'a>> {
+fn find<'c, 'a>(chain: &'c Chain<'a>, ty: PayloadType) -> Option<&'c msgs::RawPayload<'a>> {
     chain.payloads.iter().find(|p| p.ty == ty)
 }
 
-pub(super) fn require<'a>(chain: &'a Chain<'_>, ty: PayloadType) -> Result<&'a [u8], Error> {
+/// The body of the first payload of type `ty` (it borrows the message, not the chain).
+pub(super) fn require<'a>(chain: &Chain<'a>, ty: PayloadType) -> Result<&'a [u8], Error> {
     find(chain, ty)
         .map(|p| p.body)
         .ok_or(Error::PeerMisbehaved(PeerMisbehaved::MissingPayload(ty)))
+}
+
+/// The peer's KE payload, checked for `group` without computing anything: its length,
+/// then the provider's cheap validation (MODP range, ECP point on the curve).
+pub(super) fn checked_ke<'a>(
+    p: &dyn crate::crypto::CryptoProvider,
+    group: crate::crypto::DhGroup,
+    chain: &Chain<'a>,
+) -> Result<&'a [u8], Error> {
+    let ke = require(chain, PayloadType::Ke)?;
+    if ke.len() != group.public_len() {
+        return Err(PeerMisbehaved::BadKeLength.into());
+    }
+    p.dh_check(group, ke)
+        .map_err(Error::InvalidKeyInformation)?;
+    Ok(ke)
+}
+
+/// A hash of a first message, to recognise its retransmissions without keeping it.
+pub(super) fn first_message_digest(data: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
 }
 
 pub(super) fn nonce(chain: &Chain<'_>) -> Result<Vec<u8>, Error> {
@@ -250,9 +276,11 @@ impl Endpoint {
         if let Some(id) = self.by_icookie.get(&(path.remote, header.icookie)).copied()
             && let Some(sa) = self.sas.get(&id)
         {
-            if sa.last_request.as_deref() == Some(data)
-                && let Some(resp) = sa.last_response.clone()
-            {
+            let same = match &sa.state {
+                State::RespAwaitKe(st) => st.first_message == first_message_digest(data),
+                _ => sa.last_request.as_deref() == Some(data),
+            };
+            if same && let Some(resp) = sa.last_response.clone() {
                 self.stats.retransmits_answered += 1;
                 self.send(path, resp);
                 return Ok(true);
@@ -264,8 +292,38 @@ impl Endpoint {
         Ok(false)
     }
 
-    /// The first Main Mode message: limits, proposal choice, and the stored answer for a
-    /// retransmission (same responder cookie).
+    /// Logs a first message refused for its proposals: one line with the peer and every
+    /// reason counted, at info at most once per source in a while (else at debug).
+    pub(super) fn log_refused_first_message(
+        &mut self,
+        now: Instant,
+        path: Path,
+        exchange: &'static str,
+        refusals: &proposal::Refusals,
+    ) {
+        self.logged = true;
+        if self.admission.refusal_at_info(now, path.remote.ip()) {
+            tracing::info!(peer = %path.remote, "{exchange}: no proposal chosen: {refusals}");
+        } else {
+            tracing::debug!(peer = %path.remote, "{exchange}: no proposal chosen: {refusals}");
+        }
+    }
+
+    /// NO-PROPOSAL-CHOSEN for a refused first message of `request_len` bytes, unless
+    /// the answer would be larger (no amplification).
+    pub(super) fn refuse_first_message(&mut self, path: Path, icookie: Cookie, request_len: usize) {
+        let out = super::plain_notify(icookie, Cookie::ZERO, NotifyType::NoProposalChosen);
+        if out.len() <= request_len {
+            self.send(path, out);
+        }
+    }
+
+    /// The first Main Mode message: proposal choice and our answer, which costs no
+    /// Diffie-Hellman and so is given to any source. The responder cookie is derived
+    /// from the peer's address and a rotating secret (a retransmission gets the same
+    /// one), and what we keep is unproven until the third message comes back from the
+    /// same address: it sits in the cycling table of [`super::admission`], outside the
+    /// half-open limits.
     pub(super) fn responder_main_mode_1(
         &mut self,
         now: Instant,
@@ -285,24 +343,7 @@ impl Endpoint {
             .filter(|p| p.ty == PayloadType::Sa)
             .ok_or(PeerMisbehaved::MissingPayload(PayloadType::Sa))?;
         let sa_payload = SaPayload::decode(sa_raw.body)?;
-        // Limits, before anything is allocated or computed.
-        let half_open = self.sas.values().filter(|s| !s.is_established()).count();
-        if half_open >= self.config.limits.half_open {
-            return Err(Error::LimitExceeded("half-open ISAKMP SAs"));
-        }
         let ip = path.remote.ip();
-        let from_source: Vec<bool> = self
-            .sas
-            .values()
-            .filter(|s| s.path.remote.ip() == ip || s.first_path.remote.ip() == ip)
-            .map(IkeSa::is_established)
-            .collect();
-        if from_source.len() >= self.config.limits.sas_per_source {
-            return Err(Error::LimitExceeded("ISAKMP SAs per source"));
-        }
-        if from_source.iter().filter(|e| !**e).count() >= self.config.limits.half_open_per_source {
-            return Err(Error::LimitExceeded("half-open ISAKMP SAs per source"));
-        }
         if !self.rate_ok(now, ip) {
             return Err(Error::LimitExceeded(
                 "new exchanges per second from one source",
@@ -310,19 +351,16 @@ impl Endpoint {
         }
         let config = &self.config;
         let auth_ok = |a| config.refuse_auth(ip, a);
-        let (suite, reply_sa) = match proposal::select_phase1(config, &sa_payload, &auth_ok) {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::info!(peer = %path.remote, "no acceptable Main Mode proposal");
-                self.send_plain_notify(
-                    path,
-                    header.icookie,
-                    Cookie::ZERO,
-                    NotifyType::NoProposalChosen,
-                );
-                return Err(e);
-            }
-        };
+        let mut refusals = proposal::Refusals::default();
+        let (suite, reply_sa) =
+            match proposal::select_phase1_noting(config, &sa_payload, &auth_ok, &mut refusals) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.log_refused_first_message(now, path, "Main Mode", &refusals);
+                    self.refuse_first_message(path, header.icookie, data.len());
+                    return Err(e);
+                }
+            };
         let mut vendor = vendor::PeerVendor::default();
         for p in chain
             .payloads
@@ -331,55 +369,72 @@ impl Endpoint {
         {
             vendor.observe(p.body);
         }
-        let rcookie = self.random_cookie();
+        let p = self.provider();
+        let rcookie = self
+            .admission
+            .cookie(now, &mut *self.rng, p, path.remote, header.icookie);
+        if self.by_cookies.contains_key(&(header.icookie, rcookie)) {
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "first message with the initiator cookie of an ISAKMP SA we have",
+            )
+            .into());
+        }
         let id = self.alloc_id();
         let mut sa = IkeSa::new(id, Role::Responder, path, header.icookie, rcookie);
         sa.vendor = vendor;
         sa.half_open_deadline = Some(now + self.config.limits.half_open_timeout);
-        let mut payloads = vec![Payload::Sa(reply_sa)];
-        match vendor.natt {
-            Some(NattVersion::Rfc3947) => {
-                payloads.push(Payload::VendorId(vendor::NATT_RFC3947.to_vec()))
-            }
-            Some(NattVersion::Draft) => {
-                // Answer with the draft ID the peer sent (Windows: draft-02\n).
-                let sent = chain
-                    .payloads
-                    .iter()
-                    .find(|p| {
-                        p.ty == PayloadType::VendorId
-                            && [
-                                vendor::NATT_DRAFT_02N,
-                                vendor::NATT_DRAFT_02,
-                                vendor::NATT_DRAFT_03,
-                            ]
-                            .iter()
-                            .any(|v| v.as_slice() == p.body)
-                    })
-                    .map(|p| p.body.to_vec());
-                payloads.extend(sent.map(Payload::VendorId));
-            }
-            None => {}
-        }
-        if self.config.dpd {
-            payloads.push(Payload::VendorId(vendor::DPD.to_vec()));
-        }
-        // As strongSwan: announced only to peers that announced it.
-        if vendor.fragmentation && self.config.fragmentation.enabled {
-            payloads.push(Payload::VendorId(crate::fragment::vendor_id()));
-        }
-        let msg = msgs::Message {
-            header: header_for(&sa, ExchangeType::IdentityProtection, 0),
-            body: msgs::Body::Plain(payloads),
+        let natt = match vendor.natt {
+            Some(NattVersion::Rfc3947) => Some(vendor::NATT_RFC3947.to_vec()),
+            // Answer with the draft ID the peer sent (Windows: draft-02\n).
+            Some(NattVersion::Draft) => chain
+                .payloads
+                .iter()
+                .find(|p| {
+                    p.ty == PayloadType::VendorId
+                        && [
+                            vendor::NATT_DRAFT_02N,
+                            vendor::NATT_DRAFT_02,
+                            vendor::NATT_DRAFT_03,
+                        ]
+                        .iter()
+                        .any(|v| v.as_slice() == p.body)
+                })
+                .map(|p| p.body.to_vec()),
+            None => None,
         };
-        let mut out = Vec::new();
-        msg.encode(&mut out);
+        // As strongSwan: announced only to peers that announced it.
+        let fragmentation = vendor.fragmentation && self.config.fragmentation.enabled;
+        // Every payload but DPD answers one of the same size or larger in the first
+        // message; DPD is announced only when the answer stays no larger.
+        let answer = |dpd: bool| {
+            let mut payloads = vec![Payload::Sa(reply_sa.clone())];
+            payloads.extend(natt.clone().map(Payload::VendorId));
+            if dpd {
+                payloads.push(Payload::VendorId(vendor::DPD.to_vec()));
+            }
+            if fragmentation {
+                payloads.push(Payload::VendorId(crate::fragment::vendor_id()));
+            }
+            let msg = msgs::Message {
+                header: header_for(&sa, ExchangeType::IdentityProtection, 0),
+                body: msgs::Body::Plain(payloads),
+            };
+            let mut out = Vec::new();
+            msg.encode(&mut out);
+            out
+        };
+        let mut out = answer(self.config.dpd);
+        if out.len() > data.len() && self.config.dpd {
+            out = answer(false);
+        }
         sa.state = State::RespAwaitKe(Box::new(RespAwaitKe {
             suite,
             sai_b: sa_raw.body.to_vec(),
+            first_message: first_message_digest(data),
         }));
-        sa.last_request = Some(data.to_vec());
+        sa.last_request = None;
         sa.last_response = Some(out.clone());
+        self.make_room_for_first_message(sa_raw.body.len() + out.len());
         self.by_cookies.insert((sa.icookie, sa.rcookie), id);
         self.by_icookie.insert((path.remote, sa.icookie), id);
         self.reinsert(sa);
@@ -398,7 +453,7 @@ impl Endpoint {
         body: &[u8],
     ) -> Result<(), Error> {
         match &sa.state {
-            State::RespAwaitKe(_) => self.responder_mm3(sa, path, data, header, body),
+            State::RespAwaitKe(_) => self.responder_mm3(now, sa, path, data, header, body),
             State::RespAwaitAuth(_) => self.responder_mm5(now, sa, path, data, header, body),
             State::InitSentSa(_) => self.initiator_mm2(now, sa, header, body),
             State::InitSentKe(_) => self.initiator_mm4(now, sa, header, body),
@@ -418,8 +473,14 @@ impl Endpoint {
         Ok(chain)
     }
 
+    /// The third message: the peer's address is proven (our cookie came back from where
+    /// we sent it), its KE is checked before any Diffie-Hellman, then the limits on
+    /// proven exchanges and the budget of expensive operations apply. A bad KE (or any
+    /// other failure that means the exchange cannot complete) deletes the exchange: a
+    /// replay meets an unknown SA and is never answered.
     fn responder_mm3(
         &mut self,
+        now: Instant,
         sa: &mut IkeSa,
         path: Path,
         data: &[u8],
@@ -429,21 +490,69 @@ impl Endpoint {
         let State::RespAwaitKe(st) = &sa.state else {
             return Ok(());
         };
-        let chain = Self::plain_chain(header, body)?;
-        let gxi = require(&chain, PayloadType::Ke)?;
-        if gxi.len() != st.suite.group.public_len() {
-            return Err(PeerMisbehaved::BadKeLength.into());
+        if path != sa.first_path {
+            self.stats.wrong_source += 1;
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "third message from another address than the first",
+            )
+            .into());
         }
-        let ni = nonce(&chain)?;
+        let p = self.provider();
+        let group = st.suite.group;
+        let parsed = Self::plain_chain(header, body).and_then(|chain| {
+            let gxi = checked_ke(p, group, &chain)?;
+            let ni = nonce(&chain)?;
+            Ok((chain, gxi, ni))
+        });
+        let (chain, gxi, ni) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                sa.dead = true;
+                return Err(e);
+            }
+        };
+        let ip = path.remote.ip();
+        let source = self.admission.source(ip);
+        let limits = &self.config.limits;
+        if source.sas() >= limits.sas_per_source {
+            return Err(Error::LimitExceeded("ISAKMP SAs per source"));
+        }
+        if source.half_open >= limits.half_open_per_source {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs per source"));
+        }
+        if self.admission.half_open() >= limits.half_open {
+            return Err(Error::LimitExceeded("half-open ISAKMP SAs"));
+        }
         let signatures = st.suite.auth.is_signature();
         let psk = if signatures {
             None
         } else {
-            Some(self.psk.psk(path.remote.ip()).ok_or(Error::NoPsk)?)
+            match self.psk.psk(ip) {
+                Some(k) => Some(k),
+                None => {
+                    sa.dead = true;
+                    return Err(Error::NoPsk);
+                }
+            }
         };
-        let p = self.provider();
-        let dh = p.dh_generate(st.suite.group, &mut self.rng);
-        let gxy = dh.agree(gxi).map_err(Error::InvalidKeyInformation)?;
+        // An address with an established ISAKMP SA re-authenticates from the reserved
+        // share of the budget.
+        let class = if source.established > 0 {
+            Class::Established
+        } else {
+            Class::Unauthenticated
+        };
+        if !self.spend(now, class, 2 * group.cost(), path) {
+            return Err(Error::LimitExceeded("expensive operations per second"));
+        }
+        let dh = p.dh_generate(group, &mut self.rng);
+        let gxy = match dh.agree(gxi) {
+            Ok(s) => s,
+            Err(e) => {
+                sa.dead = true;
+                return Err(Error::InvalidKeyInformation(e));
+            }
+        };
         let nr = self.random_vec(NONCE_LEN);
         let skeyid = match &psk {
             Some(psk) => keys::skeyid_psk(p, st.suite.hash, psk.as_bytes(), &ni, &nr),
@@ -543,6 +652,34 @@ impl Endpoint {
         // With a wrong PSK the body decrypts to garbage: any failure from here on is an
         // authentication failure.
         let signatures = st.suite.auth.is_signature();
+        if signatures {
+            // The checks of the peer's certificates and SIG, and our SIG, within the
+            // budget (the message is dropped, not failed, past it).
+            let max = self
+                .config
+                .certificates
+                .as_ref()
+                .map_or(0, |c| c.limits.max_cert_payloads);
+            let certs = checked_chain(header.next_payload, &plain).map_or(0, |c| {
+                c.payloads
+                    .iter()
+                    .filter(|x| x.ty == PayloadType::Cert)
+                    .count()
+                    .min(max)
+            });
+            let auth = st.suite.auth;
+            let units = signature_cost(auth, false)
+                .saturating_mul(u32::try_from(certs).unwrap_or(u32::MAX).saturating_add(1))
+                .saturating_add(signature_cost(auth, true));
+            let class = if self.admission.source(path.remote.ip()).established > 0 {
+                Class::Established
+            } else {
+                Class::Unauthenticated
+            };
+            if !self.spend(now, class, units, path) {
+                return Err(Error::LimitExceeded("expensive operations per second"));
+            }
+        }
         let mut peer_cert = None;
         let verified = (|| {
             let chain = checked_chain(header.next_payload, &plain)
@@ -782,6 +919,7 @@ impl Endpoint {
         sa.rcookie = header.rcookie;
         self.by_cookies.insert((sa.icookie, sa.rcookie), sa.id);
         let p = self.provider();
+        self.spend_anyway(now, suite.group.cost());
         let dh = p.dh_generate(suite.group, &mut self.rng);
         let ni = self.random_vec(NONCE_LEN);
         let mut payloads = vec![
@@ -830,12 +968,33 @@ impl Endpoint {
             return Ok(());
         };
         let chain = Self::plain_chain(header, body)?;
-        let gxr = require(&chain, PayloadType::Ke)?;
-        if gxr.len() != st.suite.group.public_len() {
-            return Err(PeerMisbehaved::BadKeLength.into());
-        }
-        let nr = nonce(&chain)?;
         let p = self.provider();
+        // The responder's KE is checked before anything is computed with it; a bad one
+        // means the exchange cannot complete (its retransmission would be the same).
+        let gxr = match checked_ke(p, st.suite.group, &chain) {
+            Ok(k) => k,
+            Err(
+                e @ (Error::InvalidKeyInformation(_)
+                | Error::PeerMisbehaved(PeerMisbehaved::BadKeLength)),
+            ) => {
+                tracing::debug!(peer = %sa.path.remote, error = %e,
+                    "Main Mode: invalid KE from the responder, giving up");
+                sa.pending = None;
+                self.kill(
+                    sa,
+                    super::DownReason::Refused(NotifyType::InvalidKeyInformation),
+                );
+                return Err(e);
+            }
+            // No KE at all: not the fourth message (a duplicate second one, say).
+            Err(e) => return Err(e),
+        };
+        let nr = nonce(&chain)?;
+        let mut units = st.suite.group.cost();
+        if st.suite.auth.is_signature() {
+            units += signature_cost(st.suite.auth, true);
+        }
+        self.spend_anyway(now, units);
         let gxy = st.dh.agree(gxr).map_err(Error::InvalidKeyInformation)?;
         let signatures = st.suite.auth.is_signature();
         let skeyid = if signatures {
@@ -949,6 +1108,14 @@ impl Endpoint {
         };
         let expected = auth::hash_r(p, &hash_keys(&st.keys, st.suite.auth), &input, idir);
         let proof = if st.suite.auth.is_signature() {
+            let certs = chain
+                .payloads
+                .iter()
+                .filter(|x| x.ty == PayloadType::Cert)
+                .count();
+            let units = signature_cost(st.suite.auth, false)
+                .saturating_mul(u32::try_from(certs).unwrap_or(u32::MAX).saturating_add(1));
+            self.spend_anyway(now, units);
             match verify_signed(&self.config, now, &chain, st.suite.auth, idir, &expected) {
                 Ok((proof, peer)) => {
                     sa.peer_cert = Some(peer.subject);

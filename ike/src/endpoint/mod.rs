@@ -5,6 +5,7 @@
 //! drained in this order after every input: [`Endpoint::poll_transmit`],
 //! [`Endpoint::poll_timeout`], [`Endpoint::poll_event`].
 
+mod admission;
 mod aggressive_mode;
 mod informational;
 mod main_mode;
@@ -249,6 +250,11 @@ pub struct Endpoint {
     fragments: Reassembler,
     /// ISAKMP SAs (by cookies) whose peer announced fragmentation.
     fragment_peers: HashMap<(Cookie, Cookie), FragmentPeer>,
+    /// Limits on unauthenticated peers: standing of each responder SA, the cycling
+    /// table of unproven first messages, cookie secrets, the budget, the refusal log.
+    admission: admission::Admission,
+    /// The current datagram's refusal was already logged (one line per refusal).
+    logged: bool,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -279,6 +285,8 @@ impl Endpoint {
             rate: HashMap::new(),
             timers: BTreeSet::new(),
             armed: HashMap::new(),
+            admission: admission::Admission::default(),
+            logged: false,
         }
     }
 
@@ -327,13 +335,16 @@ impl Endpoint {
     /// refused message.
     pub fn handle_datagram(&mut self, now: Instant, path: Path, data: &[u8]) -> Result<(), Error> {
         self.stats.rx += 1;
+        self.logged = false;
         let r = if fragment::is_fragment(data) {
             self.handle_fragment(now, path, data)
         } else {
             self.dispatch(now, path, data)
         };
         if let Err(e) = &r {
-            tracing::debug!(peer = %path.remote, error = %e, "IKE message refused");
+            if !self.logged {
+                tracing::debug!(peer = %path.remote, error = %e, "IKE message refused");
+            }
             match e {
                 Error::Decode(_) | Error::InvalidPayloadType(_) => self.stats.decode_errors += 1,
                 Error::UnknownSa => self.stats.unknown_sa += 1,
@@ -360,11 +371,28 @@ impl Endpoint {
             return Err(Error::Unsupported("IKE fragmentation is disabled"));
         }
         let h = frag.header;
-        if !self.by_cookies.contains_key(&(h.icookie, h.rcookie))
-            && !self.by_cookies.contains_key(&(h.icookie, Cookie::ZERO))
-        {
+        let Some(sa) = self
+            .by_cookies
+            .get(&(h.icookie, h.rcookie))
+            .or_else(|| self.by_cookies.get(&(h.icookie, Cookie::ZERO)))
+            .and_then(|id| self.sas.get(id))
+        else {
             self.fragments.note_unknown_sa();
             return Err(Error::UnknownSa);
+        };
+        // Only from the address the SA is proven on (a half-open one: its first
+        // message's), so spoofed sources cannot take reassembly slots with its cookies.
+        let proven = if sa.is_established() {
+            sa.path.remote.ip()
+        } else {
+            sa.first_path.remote.ip()
+        };
+        if path.remote.ip() != proven {
+            self.fragments.note_wrong_source();
+            return Err(PeerMisbehaved::UnexpectedMessage(
+                "IKE fragment from another address than the SA's",
+            )
+            .into());
         }
         let Some(whole) = self.fragments.insert(now, path, &frag)? else {
             return Ok(());
@@ -393,7 +421,22 @@ impl Endpoint {
             }
             return self.responder_aggressive_1(now, path, data, &header, body);
         }
-        let id = self.lookup(&header).ok_or(Error::UnknownSa)?;
+        let Some(id) = self.lookup(&header) else {
+            if tracing::enabled!(tracing::Level::DEBUG)
+                && header.exchange == ExchangeType::IdentityProtection
+                && self.admission.is_our_cookie(
+                    self.config.provider,
+                    path.remote,
+                    header.icookie,
+                    header.rcookie,
+                )
+            {
+                tracing::debug!(peer = %path.remote,
+                    "Main Mode message for an exchange of ours that is gone (timed out, failed, or its unproven first message was dropped for newer ones)");
+                self.logged = true;
+            }
+            return Err(Error::UnknownSa);
+        };
         let Some(mut sa) = self.sas.remove(&id) else {
             return Err(Error::UnknownSa);
         };
@@ -450,6 +493,7 @@ impl Endpoint {
                 self.fragment_peers.insert((sa.icookie, sa.rcookie), peer);
             }
             self.arm(sa.id, sa.next_timeout());
+            self.admission.update(&sa);
             self.sas.insert(sa.id, sa);
         }
     }
@@ -470,6 +514,7 @@ impl Endpoint {
 
     fn forget(&mut self, sa: &IkeSa) {
         self.arm(sa.id, None);
+        self.admission.remove(sa.id);
         self.by_cookies.remove(&(sa.icookie, sa.rcookie));
         self.by_cookies.remove(&(sa.icookie, Cookie::ZERO));
         self.by_icookie.remove(&(sa.first_path.remote, sa.icookie));
@@ -623,29 +668,42 @@ impl Endpoint {
     /// Sends an unencrypted informational notification (used before keys exist, or when
     /// the peer's keys are unusable: NO-PROPOSAL-CHOSEN, AUTHENTICATION-FAILED).
     fn send_plain_notify(&mut self, path: Path, icookie: Cookie, rcookie: Cookie, ty: NotifyType) {
-        let header = Header {
-            icookie,
-            rcookie,
-            next_payload: PayloadType::Notify,
-            version: Header::VERSION,
-            exchange: ExchangeType::Informational,
-            flags: Flags(0),
-            message_id: MessageId(0),
-            length: 0,
-        };
-        let msg = msgs::Message {
-            header,
-            body: msgs::Body::Plain(vec![Payload::Notify(NotifyPayload {
-                doi: DOI_IPSEC,
-                protocol: ProtocolId::Isakmp,
-                notify_type: ty,
-                spi: [icookie.0, rcookie.0].concat(),
-                data: Vec::new(),
-            })]),
-        };
-        let mut out = Vec::new();
-        msg.encode(&mut out);
+        let out = plain_notify(icookie, rcookie, ty);
         self.send(path, out);
+    }
+
+    /// Drops unproven first-message state, oldest first, until an entry of `bytes`
+    /// fits ([`crate::Limits::first_messages`]).
+    fn make_room_for_first_message(&mut self, bytes: usize) {
+        while let Some(id) = self.admission.next_eviction(&self.config.limits, bytes) {
+            self.stats.first_messages_evicted += 1;
+            match self.sas.remove(&id) {
+                Some(sa) => self.forget(&sa),
+                None => self.admission.remove(id),
+            }
+        }
+    }
+
+    /// Takes `units` of the per-second budget of expensive operations for work of
+    /// `class`; false when that share is used up (the work must not be done: the
+    /// message is dropped unanswered, counted and logged at debug).
+    fn spend(&mut self, now: Instant, class: admission::Class, units: u32, peer: Path) -> bool {
+        if self.admission.spend(now, &self.config.limits, class, units) {
+            self.stats.expensive_ops += u64::from(units);
+            return true;
+        }
+        self.stats.budget_exhausted += 1;
+        tracing::debug!(peer = %peer.remote, ?class, units,
+            "budget of expensive operations used up: message dropped");
+        self.logged = true;
+        false
+    }
+
+    /// Counts `units` of our own initiator's expensive work in the budget (never
+    /// refused: no peer can make us do more of it than we started).
+    fn spend_anyway(&mut self, now: Instant, units: u32) {
+        self.admission.spend_anyway(now, units);
+        self.stats.expensive_ops += u64::from(units);
     }
 
     fn rate_ok(&mut self, now: Instant, ip: IpAddr) -> bool {
@@ -655,7 +713,10 @@ impl Endpoint {
                 now.saturating_duration_since(*start) < Duration::from_secs(1)
             });
             if self.rate.len() >= MAX_RATE_ENTRIES {
-                return false;
+                // A spoofed flood from more sources than we track: refusing here would
+                // block every new client. The table of unproven first messages and
+                // the limits on proven exchanges bound what is held instead.
+                return true;
             }
         }
         let e = self.rate.entry(ip).or_insert((now, 0));
@@ -665,6 +726,34 @@ impl Endpoint {
         e.1 += 1;
         e.1 <= limit
     }
+}
+
+/// An unencrypted informational message with one notification about ISAKMP SA
+/// `icookie`/`rcookie`.
+fn plain_notify(icookie: Cookie, rcookie: Cookie, ty: NotifyType) -> Vec<u8> {
+    let header = Header {
+        icookie,
+        rcookie,
+        next_payload: PayloadType::Notify,
+        version: Header::VERSION,
+        exchange: ExchangeType::Informational,
+        flags: Flags(0),
+        message_id: MessageId(0),
+        length: 0,
+    };
+    let msg = msgs::Message {
+        header,
+        body: msgs::Body::Plain(vec![Payload::Notify(NotifyPayload {
+            doi: DOI_IPSEC,
+            protocol: ProtocolId::Isakmp,
+            notify_type: ty,
+            spi: [icookie.0, rcookie.0].concat(),
+            data: Vec::new(),
+        })]),
+    };
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    out
 }
 
 /// Parses a payload chain and rejects unknown payload types (INVALID-PAYLOAD-TYPE).

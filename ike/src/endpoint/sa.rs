@@ -32,6 +32,9 @@ pub(super) struct Pending {
 pub(super) struct RespAwaitKe {
     pub(super) suite: Phase1Suite,
     pub(super) sai_b: Vec<u8>,
+    /// A hash of the first message, to know its retransmissions (the message itself is
+    /// not kept: unproven state stays small).
+    pub(super) first_message: u64,
 }
 
 pub(super) struct InitSentSa {
