@@ -18,7 +18,7 @@
 #     and sees the goodbye on SIGTERM.
 # Everything it creates (namespaces, containers, image, podman storage) lives under names
 # with this shell's PID and is removed on exit, also on failure. Without root it prints
-# SKIPPED and exits 0.
+# SKIPPED and exits 0; under L2TPGW_REQUIRE_ALL=1 (CI, set by .ci/run) a skip is a failure.
 #
 # Podman runs with its own storage (vfs) under a temporary directory, with
 # --runtime runc --cgroup-manager cgroupfs (crun fails on this host's cgroup layout).
@@ -31,6 +31,10 @@ cd "$(dirname "$0")/.."
 
 name=container-test
 skip() {
+  if [ "${L2TPGW_REQUIRE_ALL:-0}" = 1 ]; then
+    echo "FAILED $name: SKIPPED $*, but L2TPGW_REQUIRE_ALL=1 (CI) requires it to run" >&2
+    exit 1
+  fi
   echo "SKIPPED $name: $*"
   exit 0
 }

@@ -1,6 +1,9 @@
 //! The io pieces against the real kernel. Sockets use loopback only. TUN and nftables
 //! need root; they run in a network namespace private to the test thread (unshared),
-//! so nothing is left on the host, and they skip with a message when not root.
+//! so nothing is left on the host, and they skip with a message when not root (a failure
+//! under `L2TPGW_REQUIRE_ALL=1`, as in CI).
+
+mod require;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -19,7 +22,7 @@ fn is_root() -> bool {
 fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     std::thread::spawn(move || {
         if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
-            eprintln!("skipped: cannot create a network namespace: {e}");
+            require::skip(&format!("cannot create a network namespace: {e}"));
             return None;
         }
         Some(f())
@@ -59,7 +62,9 @@ async fn replies_leave_from_the_address_the_client_used_ipv4() {
 #[tokio::test]
 async fn ipv6_socket_is_v6_only_and_reports_its_local_address() {
     let Ok(server) = UdpSocket::bind("[::]:0".parse().unwrap()) else {
-        eprintln!("skipped: no IPv6 on this machine");
+        require::skip(
+            "ipv6_socket_is_v6_only_and_reports_its_local_address: no IPv6 on this machine",
+        );
         return;
     };
     let port = server.local_addr().port();
@@ -67,7 +72,7 @@ async fn ipv6_socket_is_v6_only_and_reports_its_local_address() {
     let v4 = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).unwrap();
     assert_eq!(v4.local_addr().port(), port);
     let Ok(client) = tokio::net::UdpSocket::bind("[::1]:0").await else {
-        eprintln!("skipped: no IPv6 loopback");
+        require::skip("ipv6_socket_is_v6_only_and_reports_its_local_address: no IPv6 loopback");
         return;
     };
     let target: SocketAddr = format!("[::1]:{port}").parse().unwrap();
@@ -126,7 +131,7 @@ fn bind_all_opens_both_ports_on_every_address() {
 #[test]
 fn tun_is_created_addressed_and_removed() {
     if !is_root() {
-        eprintln!("skipped: creating a TUN device needs root");
+        require::skip("tun_is_created_addressed_and_removed: creating a TUN device needs root");
         return;
     }
     let result = in_private_netns(|| {
@@ -144,7 +149,7 @@ fn tun_is_created_addressed_and_removed() {
             let mut tun = match gateway::io::tun::Tun::create(&config) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("skipped: {e}");
+                    require::skip(&format!("tun_is_created_addressed_and_removed: {e}"));
                     return;
                 }
             };
@@ -186,14 +191,14 @@ fn tun_is_created_addressed_and_removed() {
         });
     });
     if result.is_none() {
-        eprintln!("skipped: no private network namespace");
+        require::skip("tun_is_created_addressed_and_removed: no private network namespace");
     }
 }
 
 #[test]
 fn masquerade_table_is_installed_and_removed() {
     if !is_root() {
-        eprintln!("skipped: nftables needs root");
+        require::skip("masquerade_table_is_installed_and_removed: nftables needs root");
         return;
     }
     if std::process::Command::new("nft")
@@ -201,7 +206,10 @@ fn masquerade_table_is_installed_and_removed() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: the nft command is not installed (apt-get install nftables)");
+        require::skip(
+            "masquerade_table_is_installed_and_removed: the nft command is not installed \
+             (apt-get install nftables)",
+        );
         return;
     }
     in_private_netns(|| {
@@ -212,7 +220,7 @@ fn masquerade_table_is_installed_and_removed() {
         let mut m = match gateway::io::nft::Masquerade::install(pool, "l2tpgw0") {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("skipped: {e}");
+                require::skip(&format!("masquerade_table_is_installed_and_removed: {e}"));
                 return;
             }
         };

@@ -5,6 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod require;
+
 const BIN: &str = env!("CARGO_BIN_EXE_l2tpgw");
 
 /// Kills the server we started (by its PID) if an assertion fails before SIGTERM.
@@ -43,22 +45,36 @@ fn bad_configuration_exits_2_with_the_reason() {
 #[allow(clippy::unwrap_used, reason = "test")]
 fn serve_and_connect_over_loopback_then_sigterm_cleans_up() {
     if !is_root() {
-        eprintln!("skipped: needs root (network namespace, TUN, nftables)");
+        require::skip(
+            "serve_and_connect_over_loopback_then_sigterm_cleans_up: needs root \
+             (network namespace, TUN, nftables)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let dir_path = dir.path().to_owned();
     let result = std::thread::spawn(move || {
         if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
-            eprintln!("skipped: cannot create a network namespace: {e}");
+            require::skip(&format!(
+                "serve_and_connect_over_loopback_then_sigterm_cleans_up: \
+                 cannot create a network namespace: {e}"
+            ));
             return;
         }
         let ok = Command::new("ip").args(["link", "set", "lo", "up"]).status();
         if !ok.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: the ip command is missing");
+            require::skip(
+                "serve_and_connect_over_loopback_then_sigterm_cleans_up: the ip command is missing",
+            );
             return;
         }
         let nft = Command::new("nft").arg("--version").output().is_ok();
+        if !nft {
+            require::skip(
+                "serve_and_connect_over_loopback_then_sigterm_cleans_up (masquerade part): \
+                 the nft command is not installed",
+            );
+        }
         let socket = dir_path.join("l2tpgw.sock");
         let users = dir_path.join("users");
         std::fs::write(&users, "bob bobpw\n").unwrap();

@@ -50,15 +50,19 @@ pub fn quiet(cmd: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Prints the skip line and returns `None`.
+#[path = "../require/mod.rs"]
+mod require;
+
+/// Prints the skip line and returns `None`; fails instead under `L2TPGW_REQUIRE_ALL=1`.
 fn skip(test: &str, reason: &str) -> Option<Lab> {
-    eprintln!("SKIPPED {test}: {reason}");
+    require::skip(&format!("{test}: {reason}"));
     None
 }
 
 impl Lab {
     /// A lab for `test`, or `None` (after printing `SKIPPED <test>: <reason>`) when
-    /// this machine cannot run it: not root, no `ip`, a missing tool of `needs`.
+    /// this machine cannot run it: not root, no `ip`, a missing tool of `needs`. Under
+    /// `L2TPGW_REQUIRE_ALL=1` (CI) that is a failure instead.
     pub fn new(test: &'static str, needs: &[&str]) -> Option<Self> {
         if !nix::unistd::geteuid().is_root() {
             return skip(test, "needs root (network namespaces, TUN)");
