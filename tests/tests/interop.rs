@@ -36,11 +36,15 @@ const PASSWORD: &str = "wonderland7";
 /// The probe helper (`tests/src/bin/interop_udp.rs`).
 const UDP_HELPER: &str = env!("CARGO_BIN_EXE_interop_udp");
 
-/// Prints a skip loudly; panics instead when `L2TPGW_INTEROP=require`.
+/// Prints a skip loudly; panics instead when `L2TPGW_INTEROP=require` or
+/// `L2TPGW_REQUIRE_ALL=1` (both set by `.ci/run`).
 fn skip(test: &str, why: &Skip) {
     let msg = format!("SKIPPED {test}: {why}");
     if std::env::var("L2TPGW_INTEROP").as_deref() == Ok("require") {
         panic!("{msg} (L2TPGW_INTEROP=require)");
+    }
+    if std::env::var("L2TPGW_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{msg} (L2TPGW_REQUIRE_ALL=1)");
     }
     eprintln!("\n*** {msg} ***\n");
 }
@@ -626,9 +630,30 @@ fn scenario_5_rekey_under_ping() {
             "only {rekeys} CHILD_SA established in charon.log (1 + at least 3 rekeys expected)"
         ),
     );
+    // New ESP SAs, not just a later uptime: every inbound SPI the session had when it
+    // connected is gone after the rekeys, and the gateway installed more pairs.
+    let (spis_before, spis_after) = (
+        json_values(&status_before, "inbound_spi"),
+        json_values(&status_after, "inbound_spi"),
+    );
     checks.check(
-        !status_before.is_empty() && status_before != status_after,
-        "gateway status did not change across rekeys (new SAs expected)",
+        !spis_before.is_empty()
+            && !spis_after.is_empty()
+            && spis_after.iter().all(|s| !spis_before.contains(s)),
+        format!("the session's ESP SAs were not replaced: SPIs {spis_before:?} before, {spis_after:?} after"),
+    );
+    let installed =
+        |s: &str| -> Option<u64> { json_values(s, "sa_pairs_installed").first()?.parse().ok() };
+    checks.check(
+        matches!(
+            (installed(&status_before), installed(&status_after)),
+            (Some(b), Some(a)) if a > b
+        ),
+        format!(
+            "sa_pairs_installed did not grow across rekeys: {:?} before, {:?} after",
+            installed(&status_before),
+            installed(&status_after)
+        ),
     );
     eprintln!(
         "{test}: {rekeys} CHILD_SAs, ping loss {:?}%",
@@ -1106,4 +1131,28 @@ fn scenario_9_raw_esp() {
     ];
     gw.stop();
     checks.finish(test, &reports);
+}
+
+/// The raw values of every `"key": value` in `json` (strings without their quotes), in
+/// order: enough to compare fields of `l2tpgw status --json` without a JSON parser.
+fn json_values<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
+    let pat = format!("\"{key}\"");
+    json.match_indices(&pat)
+        .filter_map(|(i, _)| {
+            let v = json[i + pat.len()..]
+                .trim_start()
+                .strip_prefix(':')?
+                .trim_start();
+            let end = v.find([',', '}', ']', '\n']).unwrap_or(v.len());
+            Some(v[..end].trim().trim_matches('"'))
+        })
+        .collect()
+}
+
+#[test]
+fn json_values_finds_every_occurrence() {
+    let j = "{\n  \"sessions\": [\n    {\"esp\": {\"inbound_spi\": \"0x1\", \"x\": 1}},\n    {\"esp\": {\"inbound_spi\":\"0x2\"}}\n  ],\n  \"counters\": {\"sa_pairs_installed\": 3\n}}";
+    assert_eq!(json_values(j, "inbound_spi"), ["0x1", "0x2"]);
+    assert_eq!(json_values(j, "sa_pairs_installed"), ["3"]);
+    assert!(json_values(j, "missing").is_empty());
 }
