@@ -246,7 +246,11 @@ pub struct Config {
     pub limits: Limits,
     /// Initiator retransmission.
     pub retransmit: Retransmit,
-    /// Start Quick Mode rekeys as responder (off: NATed Windows rejects them).
+    /// As responder, rekey an ESP SA with a Quick Mode of our own when the client has
+    /// not rekeyed it by 95 % of its lifetime (clients rekey earlier, so only one that
+    /// never does is affected). It was off and unused before, with the note "NATed
+    /// Windows rejects them"; nothing in the repository shows such a refusal, and for a
+    /// client that does not rekey the alternative is the SA's hard expiry anyway.
     pub responder_rekey: bool,
     /// Authentication methods peers may use, unless `auth_by_addr` names the peer.
     pub auth: AuthPolicy,
@@ -314,7 +318,7 @@ impl Default for Config {
             child_lifetime_max: Duration::from_secs(8 * 3600),
             limits: Limits::default(),
             retransmit: Retransmit::default(),
-            responder_rekey: false,
+            responder_rekey: true,
             auth: AuthPolicy::default(),
             auth_by_addr: HashMap::new(),
             certificates: None,

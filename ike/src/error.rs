@@ -62,6 +62,11 @@ pub enum PeerMisbehaved {
     BadCiphertext,
     /// A plaintext message where encryption is required.
     NotEncrypted,
+    /// A Quick Mode or informational message from another address or port than the
+    /// one its ISAKMP SA proved in Main Mode.
+    WrongPath,
+    /// A Quick Mode message ID this ISAKMP SA has used before (a replay).
+    ReplayedMessageId,
 }
 
 impl Error {

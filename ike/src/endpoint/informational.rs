@@ -56,6 +56,13 @@ impl Endpoint {
         if mid == 0 {
             return Err(PeerMisbehaved::InvalidMessageId.into());
         }
+        // Only from the path Main Mode proved: a DELETE or INITIAL-CONTACT, hashed with
+        // a user's own ISAKMP SA but sent from another user's address, must neither act
+        // nor move the SA there.
+        if path != sa.path {
+            tracing::debug!(peer = %path.remote, proven = %sa.path.remote, "informational exchange from another path than its ISAKMP SA's: dropped");
+            return Err(PeerMisbehaved::WrongPath.into());
+        }
         let p = self.provider();
         let iv = keys::phase2_iv(p, est.keys.hash, est.keys.cipher, &est.p1_last, mid);
         let (plain, _) = open(p, &est.keys, &iv, header, body)?;
@@ -75,7 +82,6 @@ impl Endpoint {
         if !hash_matches(&expected, first.body) {
             return Err(PeerMisbehaved::BadHash.into());
         }
-        sa.path = path;
         for raw in chain.payloads.iter().skip(1) {
             match Payload::decode(raw.ty, raw.body)? {
                 Payload::Delete(d) => self.peer_delete(sa, &d),
@@ -115,22 +121,31 @@ impl Endpoint {
                     let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
                         continue;
                     };
-                    // The peer names its own inbound SPI: our outbound. It may belong
-                    // to an older ISAKMP SA of the same peer (after a Main Mode rekey).
+                    // The peer names its own inbound SPI: our outbound. It is one of
+                    // this ISAKMP SA's pairs, or one of an older ISAKMP SA of the same
+                    // peer (after a Main Mode rekey Windows deletes the old pairs
+                    // through the new SA): the same authenticated identity on the same
+                    // proven path. Never another user's, whose SPIs anyone may name.
                     let spi = esp::Spi(u32::from_be_bytes(b));
-                    let removed =
-                        if let Some(pos) = sa.children.iter().position(|c| c.outbound == spi) {
-                            Some((sa.id, sa.children.remove(pos)))
-                        } else {
-                            let ip = sa.path.remote.ip();
-                            self.sas
-                                .values_mut()
-                                .filter(|o| o.path.remote.ip() == ip)
-                                .find_map(|o| {
-                                    let pos = o.children.iter().position(|c| c.outbound == spi)?;
-                                    Some((o.id, o.children.remove(pos)))
-                                })
-                        };
+                    let removed = if let Some(pos) =
+                        sa.children.iter().position(|c| c.outbound == spi)
+                    {
+                        Some((sa.id, sa.children.remove(pos)))
+                    } else if let Some(me) = sa.peer_id.as_ref() {
+                        let remote = sa.path.remote;
+                        self.sas
+                            .values_mut()
+                            .filter(|o| o.peer_id.as_ref() == Some(me) && o.path.remote == remote)
+                            .find_map(|o| {
+                                let pos = o.children.iter().position(|c| c.outbound == spi)?;
+                                Some((o.id, o.children.remove(pos)))
+                            })
+                    } else {
+                        None
+                    };
+                    if removed.is_none() {
+                        tracing::debug!(peer = %sa.path.remote, %spi, "DELETE names no ESP SA of this peer: ignored");
+                    }
                     if let Some((ike, c)) = removed {
                         self.events.push_back(Event::ChildSaDown {
                             ike,
@@ -158,10 +173,7 @@ impl Endpoint {
                 let _ = spi;
             }
             NotifyType::RUThereAck => sa.dpd_unanswered = 0,
-            NotifyType::InitialContact => {
-                let snapshot = IkeSa::new(sa.id, sa.role, sa.path, sa.icookie, sa.rcookie);
-                self.initial_contact(&snapshot);
-            }
+            NotifyType::InitialContact => self.initial_contact(sa),
             t if t.is_error() => {
                 tracing::info!(peer = %sa.path.remote, notify = ?t, "peer sent an error notification");
             }
@@ -170,7 +182,7 @@ impl Endpoint {
     }
 
     /// Sends an encrypted informational exchange with `rest` after HASH(1).
-    fn send_informational(&mut self, sa: &IkeSa, rest: &[Payload]) {
+    pub(super) fn send_informational(&mut self, sa: &IkeSa, rest: &[Payload]) {
         let State::Established(est) = &sa.state else {
             return;
         };

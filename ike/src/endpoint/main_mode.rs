@@ -794,13 +794,20 @@ impl Endpoint {
         Ok(())
     }
 
-    /// INITIAL-CONTACT: the peer rebooted; every other ISAKMP SA from the same address
-    /// and port, and its ESP SAs, is gone.
+    /// INITIAL-CONTACT: the peer rebooted; every older ISAKMP SA of the same
+    /// authenticated identity on the same proven address and port, and its ESP SAs, is
+    /// gone (strongSwan deletes the IKE SAs with the same IDs; with one PSK for every
+    /// user the ID alone proves nothing, nor does an address shared behind a NAT).
     pub(super) fn initial_contact(&mut self, sa: &IkeSa) {
+        let Some(me) = sa.peer_id.as_ref() else {
+            return;
+        };
         let others: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|o| o.id != sa.id && o.path.remote == sa.path.remote)
+            .filter(|o| {
+                o.id < sa.id && o.peer_id.as_ref() == Some(me) && o.path.remote == sa.path.remote
+            })
             .map(|o| o.id)
             .collect();
         for id in others {

@@ -135,6 +135,10 @@ pub enum DownReason {
 /// What happened, for the caller.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few events per SA lifetime, never per packet; boxing ChildSaUp would change every caller"
+)]
 pub enum Event {
     /// An ISAKMP SA authenticated.
     IkeSaUp {
@@ -208,6 +212,11 @@ pub struct Stats {
     pub ike_sas_established: u64,
     /// ESP SA pairs established.
     pub child_sas_established: u64,
+    /// Quick Mode and informational messages dropped because they came from another
+    /// path than their ISAKMP SA's proven one.
+    pub wrong_path: u64,
+    /// Quick Mode messages dropped for a message ID the ISAKMP SA used before.
+    pub qm_replayed: u64,
     /// IKE fragmentation, both directions.
     pub fragments: FragmentStats,
     /// Unproven first messages dropped from their full table for newer ones
@@ -355,6 +364,10 @@ impl Endpoint {
                     self.stats.cert_failures += 1;
                 }
                 Error::PeerMisbehaved(PeerMisbehaved::BadHash) => self.stats.bad_hashes += 1,
+                Error::PeerMisbehaved(PeerMisbehaved::WrongPath) => self.stats.wrong_path += 1,
+                Error::PeerMisbehaved(PeerMisbehaved::ReplayedMessageId) => {
+                    self.stats.qm_replayed += 1
+                }
                 Error::LimitExceeded(_) => self.stats.limited += 1,
                 _ => self.stats.protocol_errors += 1,
             }

@@ -12,10 +12,14 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::sa::{Child, IkeSa, Pending, QmState, QuickMode, State};
+use super::sa::{
+    Child, ChildTerms, IkeSa, Pending, QmState, QuickMode, RESPONDER_REKEY_FRACTION, Role, State,
+    after,
+};
 use super::{
     ChildSa, DownReason, Endpoint, Event, Path, checked_chain, hashed_chain, header_for, open, seal,
 };
+use crate::crypto::DhGroup;
 use crate::crypto::Secret;
 use crate::crypto::keys::{self, KeymatInput};
 use crate::error::{Error, PeerMisbehaved};
@@ -26,14 +30,26 @@ use crate::msgs::{
     SaPayload,
 };
 use crate::phase1::auth::hash_matches;
-use crate::proposal::{self, Encapsulation, Phase2Context, Phase2Suite};
+use crate::proposal::{self, Encapsulation, EspOffer, Phase2Context, Phase2Suite};
 
 const NONCE_LEN: usize = 32;
 /// Most ESP SA pairs one ISAKMP SA may hold (rekeys overlap a few at a time).
 const MAX_CHILDREN: usize = 32;
+/// How long a Quick Mode is kept at least: the peer's retransmissions of its first
+/// message must find it (strongSwan retransmits for 165 s with its defaults).
+const QM_RETRANSMIT_WINDOW: Duration = Duration::from_secs(180);
 /// L2TP's UDP port, the traffic selector of every child SA.
 const L2TP_PORT: u16 = 1701;
 const UDP: u8 = 17;
+
+/// What a Quick Mode we start offers.
+struct Offer {
+    esp: Vec<EspOffer>,
+    pfs: Option<DhGroup>,
+    mode: EncapsulationMode,
+    /// IDci (ours), IDcr (the peer's).
+    ids: (IdPayload, IdPayload),
+}
 
 struct Parsed {
     sa: Option<SaPayload>,
@@ -119,6 +135,14 @@ impl Endpoint {
                 PeerMisbehaved::UnexpectedMessage("Quick Mode before Main Mode completed").into(),
             );
         }
+        // The path is the one Main Mode proved (RFC 3947 float included). A Quick Mode
+        // from anywhere else, even correctly hashed (every user holds the PSK, and a
+        // user's own ISAKMP SA is valid), is dropped before any crypto: it would
+        // otherwise bind ESP SAs to an address its sender does not own.
+        if path != sa.path {
+            tracing::debug!(peer = %path.remote, proven = %sa.path.remote, "Quick Mode from another path than its ISAKMP SA's: dropped");
+            return Err(PeerMisbehaved::WrongPath.into());
+        }
         if let Some(q) = sa.quick.get(&mid) {
             if let (Some(req), Some(resp)) = (&q.last_request, &q.last_response)
                 && req.as_slice() == data
@@ -134,9 +158,14 @@ impl Endpoint {
                 }
                 QmState::InitSent1 { .. } => self.initiator_qm2(now, sa, mid, data, header, body),
                 QmState::Done => {
-                    Err(PeerMisbehaved::UnexpectedMessage("Quick Mode already complete").into())
+                    tracing::debug!(peer = %path.remote, mid, "message of a finished Quick Mode: dropped");
+                    Err(PeerMisbehaved::ReplayedMessageId.into())
                 }
             };
+        }
+        if sa.mids.contains(&mid) {
+            tracing::debug!(peer = %path.remote, mid, "Quick Mode message ID used before on this ISAKMP SA: dropped");
+            return Err(PeerMisbehaved::ReplayedMessageId.into());
         }
         self.responder_qm1(now, sa, path, data, header, body)
     }
@@ -173,6 +202,7 @@ impl Endpoint {
             km.as_bytes(),
         )
         .ok()
+        .map(|p| p.with_lifetime(esp::Lifetime::from_kilobytes(suite.life_kb)))
     }
 
     fn nat_oa_payloads(
@@ -289,7 +319,7 @@ impl Endpoint {
             rest_out.push(Payload::Id(id.clone()));
         }
         if suite.encapsulation == Encapsulation::UdpTransport && !parsed.nat_oa.is_empty() {
-            rest_out.extend(self.nat_oa_payloads(sa, path.remote.ip(), path.local.ip()));
+            rest_out.extend(self.nat_oa_payloads(sa, sa.path.remote.ip(), sa.path.local.ip()));
         }
         if suite.lifetime > self.config.child_lifetime_max {
             suite.lifetime = self.config.child_lifetime_max;
@@ -332,7 +362,7 @@ impl Endpoint {
         let rekey = !sa.children.is_empty();
         let child = ChildSa {
             ike: sa.id,
-            path,
+            path: sa.path,
             inbound,
             outbound,
             encapsulation: suite.encapsulation,
@@ -343,19 +373,38 @@ impl Endpoint {
             life_kb: suite.life_kb,
             rekey,
         };
+        let rekey_at = self.child_rekey_at(now, sa, suite.lifetime);
         sa.children.push(Child {
             inbound: in_spi,
             outbound: child.outbound.spi,
-            expires: now + suite.lifetime,
-            rekey_at: None,
+            expires: after(now, suite.lifetime),
+            rekey_at,
+            replaced: false,
+            terms: ChildTerms {
+                suite: suite.suite,
+                mode: suite.mode_value,
+                pfs: suite.pfs,
+                lifetime: suite.lifetime,
+                life_kb: suite.life_kb,
+                ids: match parsed.ids.as_slice() {
+                    [i, r] => Some((i.clone(), r.clone())),
+                    _ => None,
+                },
+                we_initiated: false,
+            },
         });
+        sa.remember_mid(mid);
         sa.quick.insert(
             mid,
             QuickMode {
                 iv,
                 ni,
                 nr,
-                deadline: now + self.config.limits.half_open_timeout,
+                // Kept while the initiator may still retransmit its first message
+                // (ours gives up after 63 s, strongSwan after 165 s): a message ID is
+                // never accepted twice, so a retransmission that came after the
+                // exchange is forgotten would be refused as a replay.
+                deadline: after(now, self.qm_deadline()),
                 last_request: Some(data.to_vec()),
                 last_response: Some(out.clone()),
                 pending: None,
@@ -366,9 +415,8 @@ impl Endpoint {
             // Answer HASH(3) with CONNECTED (RFC 2408 §3.1 commit bit).
             sa.commit_mids.push(mid);
         }
-        sa.path = path;
         self.stats.child_sas_established += 1;
-        self.send(path, out);
+        self.send(sa.path, out);
         self.events.push_back(Event::ChildSaUp(child));
         Ok(())
     }
@@ -432,34 +480,49 @@ impl Endpoint {
                 &chain_out,
             ));
         }
+        if let Some(QuickMode {
+            state: QmState::RespAwait3 { inbound },
+            ..
+        }) = sa.quick.get(&mid)
+        {
+            // The new pair is confirmed: the peer's older ones are replaced.
+            let inbound = *inbound;
+            sa.replace_children(inbound);
+            self.replace_peer_children(sa);
+        }
         if let Some(q) = sa.quick.get_mut(&mid) {
             q.state = QmState::Done;
             q.iv = iv;
             q.last_request = Some(data.to_vec());
             q.last_response = resp.clone();
         }
-        sa.path = path;
         if let Some(out) = resp {
             self.send(path, out);
         }
         Ok(())
     }
 
-    /// Starts a Quick Mode as initiator (after Main Mode, and for rekeys).
+    /// How long an unfinished Quick Mode (and a finished one, for retransmissions) is
+    /// kept, either role.
+    fn qm_deadline(&self) -> Duration {
+        self.config
+            .limits
+            .half_open_timeout
+            .max(QM_RETRANSMIT_WINDOW)
+    }
+
+    /// Starts a Quick Mode as initiator after Main Mode, offering the profile's ESP
+    /// transforms.
     pub(super) fn start_quick_mode(&mut self, now: Instant, sa: &mut IkeSa, rekey: bool) {
-        let State::Established(est) = &sa.state else {
-            return;
-        };
-        let Some(profile) = sa.profile.clone() else {
-            return;
-        };
-        let p = self.provider();
-        let mut mid = 0;
-        while mid == 0 || sa.quick.contains_key(&mid) {
-            mid = self.rng.next_u32();
+        if let Some(offer) = Self::profile_offer(sa) {
+            self.start_quick_mode_with(now, sa, rekey, offer);
         }
-        let mut iv = keys::phase2_iv(p, est.keys.hash, est.keys.cipher, &est.p1_last, mid);
-        let our_spi = self.fresh_spi(sa);
+    }
+
+    /// The offer of an initiator with a profile: its ESP transforms and PFS group, our
+    /// address and the peer's as traffic selectors.
+    fn profile_offer(sa: &IkeSa) -> Option<Offer> {
+        let profile = sa.profile.as_ref()?;
         let mode = if !sa.udp_encap {
             EncapsulationMode::Transport
         } else if sa.vendor.natt == Some(NattVersion::Draft) {
@@ -467,30 +530,168 @@ impl Endpoint {
         } else {
             EncapsulationMode::UdpTransport
         };
+        Some(Offer {
+            esp: profile.esp.clone(),
+            pfs: profile.pfs,
+            mode,
+            ids: (
+                IdPayload::address(sa.path.local.ip(), UDP, L2TP_PORT),
+                IdPayload::address(sa.path.remote.ip(), UDP, L2TP_PORT),
+            ),
+        })
+    }
+
+    /// The offer that rekeys an ESP SA whose exchange the peer started: exactly what
+    /// was negotiated (suite, lifetimes, encapsulation value, PFS group), with the
+    /// peer's traffic selectors the other way round.
+    fn terms_offer(sa: &IkeSa, t: &ChildTerms) -> Offer {
+        let ids = match (&t.ids, t.we_initiated) {
+            (Some((i, r)), true) => (i.clone(), r.clone()),
+            (Some((i, r)), false) => (r.clone(), i.clone()),
+            (None, _) => (
+                IdPayload::address(sa.path.local.ip(), UDP, L2TP_PORT),
+                IdPayload::address(sa.path.remote.ip(), UDP, L2TP_PORT),
+            ),
+        };
+        Offer {
+            esp: vec![EspOffer {
+                suite: t.suite,
+                lifetime: t.lifetime,
+                life_kb: t.life_kb.map(|kb| u32::try_from(kb).unwrap_or(u32::MAX)),
+            }],
+            pfs: t.pfs,
+            mode: t.mode,
+            ids,
+        }
+    }
+
+    /// When a new ESP SA of `sa` is due for our rekey: as initiator at the profile's
+    /// fraction of its lifetime, less up to 5 % jitter; as responder, with
+    /// `Config::responder_rekey`, at [`RESPONDER_REKEY_FRACTION`], after every
+    /// ordinary client has rekeyed it itself.
+    fn child_rekey_at(&mut self, now: Instant, sa: &IkeSa, lifetime: Duration) -> Option<Instant> {
+        match sa.role {
+            Role::Initiator => {
+                let fraction = sa.profile.as_ref().map_or(0.9, |pr| pr.rekey_fraction);
+                // Jitter: up to 5 % of the lifetime earlier, so many clients do not
+                // rekey at once.
+                let jitter =
+                    lifetime.mul_f64(0.05 * f64::from(self.rng.next_u32() % 1000) / 1000.0);
+                let at = lifetime.mul_f64(fraction.clamp(0.0, 1.0));
+                Some(after(now, at.saturating_sub(jitter)))
+            }
+            Role::Responder => self
+                .config
+                .responder_rekey
+                .then(|| after(now, lifetime.mul_f64(RESPONDER_REKEY_FRACTION))),
+        }
+    }
+
+    /// Marks the ESP SAs of the peer's other ISAKMP SAs (same identity, same proven
+    /// path: a Main Mode rekey or re-authentication) replaced by the newest pair of
+    /// `sa`, so that no rekey of them is started.
+    fn replace_peer_children(&mut self, sa: &IkeSa) {
+        let Some(id) = &sa.peer_id else {
+            return;
+        };
+        for o in self
+            .sas
+            .values_mut()
+            .filter(|o| o.peer_id.as_ref() == Some(id) && o.path.remote == sa.path.remote)
+        {
+            o.replace_children(esp::Spi(0));
+        }
+    }
+
+    /// Starts a Quick Mode rekey as initiator of the ESP SA pair whose inbound SPI
+    /// (ours) is `inbound_spi`, on the ISAKMP SA that negotiated it; the old pair stays
+    /// until it expires or is deleted, so traffic moves over without a gap (the new
+    /// [`Event::ChildSaUp`] has `rekey` set: switch outbound traffic to it after its
+    /// first inbound packet).
+    ///
+    /// For the gateway core: call it once when either half of the pair reports
+    /// `esp::Expiry::Soft` (kilobytes, packets, the 3DES cap or a sequence counter near
+    /// its end); the time-based soft lifetime is the engine's own timer. Returns true
+    /// when a rekey was started now or the pair is already replaced or being rekeyed;
+    /// false when it cannot be (no such pair, or its ISAKMP SA is deleted, expired or
+    /// not established: the peer must start a new Main Mode). As a responder the offer
+    /// is exactly what the client negotiated, with its traffic selectors reversed.
+    pub fn rekey_child(&mut self, now: Instant, inbound_spi: esp::Spi) -> bool {
+        let Some(id) = self
+            .sas
+            .values()
+            .find(|s| s.children.iter().any(|c| c.inbound == inbound_spi))
+            .map(|s| s.id)
+        else {
+            return false;
+        };
+        let Some(mut sa) = self.sas.remove(&id) else {
+            return false;
+        };
+        let started = self.rekey_child_of(now, &mut sa, inbound_spi);
+        self.reinsert(sa);
+        started
+    }
+
+    /// [`Self::rekey_child`] on an ISAKMP SA already taken out of the table.
+    pub(super) fn rekey_child_of(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        inbound_spi: esp::Spi,
+    ) -> bool {
+        if sa.orphaned || sa.dead || !sa.is_established() {
+            return false;
+        }
+        let Some(c) = sa.children.iter_mut().find(|c| c.inbound == inbound_spi) else {
+            return false;
+        };
+        if c.replaced {
+            return true;
+        }
+        c.replaced = true;
+        c.rekey_at = None;
+        let terms = c.terms.clone();
+        let offer = match Self::profile_offer(sa) {
+            Some(o) if sa.role == Role::Initiator => o,
+            _ => Self::terms_offer(sa, &terms),
+        };
+        tracing::debug!(peer = %sa.path.remote, spi = %inbound_spi, "starting a Quick Mode rekey");
+        self.start_quick_mode_with(now, sa, true, offer)
+    }
+
+    /// Starts a Quick Mode as initiator with `offer`. False if the ISAKMP SA has no
+    /// keys.
+    fn start_quick_mode_with(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        rekey: bool,
+        offer: Offer,
+    ) -> bool {
+        let State::Established(est) = &sa.state else {
+            return false;
+        };
+        let p = self.provider();
+        let mut mid = 0;
+        while mid == 0 || sa.quick.contains_key(&mid) || sa.mids.contains(&mid) {
+            mid = self.rng.next_u32();
+        }
+        let mut iv = keys::phase2_iv(p, est.keys.hash, est.keys.cipher, &est.p1_last, mid);
+        let our_spi = self.fresh_spi(sa);
         let ni = self.random_vec(NONCE_LEN);
         let mut rest = vec![
             Payload::Sa(proposal::phase2_offer(
-                &profile.esp,
-                our_spi,
-                mode,
-                profile.pfs,
+                &offer.esp, our_spi, offer.mode, offer.pfs,
             )),
             Payload::Nonce(ni.clone()),
         ];
-        let dh = profile.pfs.map(|g| p.dh_generate(g, &mut self.rng));
+        let dh = offer.pfs.map(|g| p.dh_generate(g, &mut self.rng));
         if let Some(dh) = &dh {
             rest.push(Payload::Ke(dh.public().to_vec()));
         }
-        rest.push(Payload::Id(IdPayload::address(
-            sa.path.local.ip(),
-            UDP,
-            L2TP_PORT,
-        )));
-        rest.push(Payload::Id(IdPayload::address(
-            sa.path.remote.ip(),
-            UDP,
-            L2TP_PORT,
-        )));
+        rest.push(Payload::Id(offer.ids.0.clone()));
+        rest.push(Payload::Id(offer.ids.1.clone()));
         if sa.udp_encap {
             rest.extend(self.nat_oa_payloads(sa, sa.path.local.ip(), sa.path.remote.ip()));
         }
@@ -508,32 +709,35 @@ impl Endpoint {
             &chain,
         );
         let timeout = self.config.retransmit.initial;
+        sa.remember_mid(mid);
         sa.quick.insert(
             mid,
             QuickMode {
                 iv,
                 ni,
                 nr: Vec::new(),
-                deadline: now
-                    + self
-                        .config
-                        .limits
-                        .half_open_timeout
-                        .max(Duration::from_secs(120)),
+                deadline: after(now, self.qm_deadline()),
                 last_request: None,
                 last_response: None,
                 pending: Some(Pending {
                     bytes: out.clone(),
                     path: sa.path,
                     sends: 1,
-                    next: now + timeout,
+                    next: after(now, timeout),
                     timeout,
                 }),
-                state: QmState::InitSent1 { dh, our_spi, rekey },
+                state: QmState::InitSent1 {
+                    dh,
+                    our_spi,
+                    rekey,
+                    offers: offer.esp,
+                    ids: offer.ids,
+                },
             },
         );
         let path = sa.path;
         self.send(path, out);
+        true
     }
 
     fn initiator_qm2(
@@ -551,7 +755,14 @@ impl Endpoint {
         let Some(q) = sa.quick.get(&mid) else {
             return Ok(());
         };
-        let QmState::InitSent1 { dh, our_spi, rekey } = &q.state else {
+        let QmState::InitSent1 {
+            dh,
+            our_spi,
+            rekey,
+            offers,
+            ids,
+        } = &q.state
+        else {
             return Ok(());
         };
         let p = self.provider();
@@ -581,6 +792,16 @@ impl Endpoint {
             &reply,
         )?;
         let mut suite = choice.suite;
+        // The answer's lifetime is the responder's to choose, but never longer than we
+        // offered or accept: a value near 2^64 s must not reach `now + lifetime`.
+        let offered = offers
+            .iter()
+            .find(|o| o.suite == suite.suite)
+            .map_or(self.config.child_lifetime_max, |o| o.lifetime);
+        suite.lifetime = suite
+            .lifetime
+            .min(offered)
+            .min(self.config.child_lifetime_max);
         let pfs_secret = match (dh, &parsed.ke) {
             (Some(dh), Some(ke)) => Some(dh.agree(ke).map_err(Error::InvalidKeyInformation)?),
             (None, None) => None,
@@ -605,7 +826,7 @@ impl Endpoint {
                 suite.lifetime = suite.lifetime.min(Duration::from_secs(secs));
             }
         }
-        let (our_spi, rekey) = (*our_spi, *rekey);
+        let (our_spi, rekey, sent_ids) = (*our_spi, *rekey, ids.clone());
         let ni = q.ni.clone();
         let h = est.keys.hash;
         let ska = est.keys.skeyid_a.clone();
@@ -625,18 +846,26 @@ impl Endpoint {
         let (Some(inbound), Some(outbound)) = (inbound, outbound) else {
             return Err(Error::Unsupported("ESP key material"));
         };
-        let fraction = sa.profile.as_ref().map_or(0.9, |pr| pr.rekey_fraction);
-        // Jitter: up to 5 % of the lifetime earlier, so many clients do not rekey at once.
-        let jitter = suite
-            .lifetime
-            .mul_f64(0.05 * f64::from(self.rng.next_u32() % 1000) / 1000.0);
-        let rekey_at = now + suite.lifetime.mul_f64(fraction).saturating_sub(jitter);
+        let rekey_at = self.child_rekey_at(now, sa, suite.lifetime);
+        let in_spi = inbound.spi;
         sa.children.push(Child {
-            inbound: inbound.spi,
+            inbound: in_spi,
             outbound: outbound.spi,
-            expires: now + suite.lifetime,
-            rekey_at: Some(rekey_at),
+            expires: after(now, suite.lifetime),
+            rekey_at,
+            replaced: false,
+            terms: ChildTerms {
+                suite: suite.suite,
+                mode: suite.mode_value,
+                pfs: suite.pfs,
+                lifetime: suite.lifetime,
+                life_kb: suite.life_kb,
+                ids: Some(sent_ids),
+                we_initiated: true,
+            },
         });
+        sa.replace_children(in_spi);
+        self.replace_peer_children(sa);
         let child = ChildSa {
             ike: sa.id,
             path: sa.path,
@@ -702,8 +931,8 @@ impl Endpoint {
                     continue;
                 }
                 pend.sends += 1;
-                pend.timeout *= 2;
-                pend.next = now + pend.timeout;
+                pend.timeout = pend.timeout.saturating_mul(2);
+                pend.next = after(now, pend.timeout);
                 let (path, bytes) = (pend.path, pend.bytes.clone());
                 if sa.children.is_empty()
                     && let Some(am3) = sa.am3.clone()

@@ -1,6 +1,6 @@
 //! Per-ISAKMP-SA state, initiator profiles, and the timers of one SA.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{DownReason, Endpoint, Event, IkeSaId, Path};
@@ -10,8 +10,37 @@ use crate::crypto::{CipherAlg, DhGroup, DhPrivate, HashAlg};
 use crate::msgs::Cookie;
 use crate::msgs::IdPayload;
 use crate::msgs::vendor::{self, PeerVendor};
+use crate::msgs::{DOI_IPSEC, DeletePayload, EncapsulationMode, Payload, ProtocolId};
 use crate::phase1::auth::PeerAuthenticated;
 use crate::proposal::{AttributeLayout, EspOffer, Phase1Auth, Phase1Suite};
+
+/// Quick Mode message IDs an ISAKMP SA remembers (the most recent ones): a first
+/// message reusing one is a replay and creates nothing. Message IDs are random, so a
+/// peer that runs more Quick Modes than this on one ISAKMP SA (a Windows client with a
+/// 250 000 KB lifetime at full speed for hours) makes the oldest ones unrecognisable;
+/// a replay that old creates an ESP SA nobody can use, which the Quick Mode deadline
+/// removes again (its third message cannot be replayed: HASH(3) covers our new nonce).
+pub(super) const REMEMBERED_MIDS: usize = 64;
+
+/// When the responder rekeys an ESP SA the client has not rekeyed, as a fraction of its
+/// lifetime. Clients rekey earlier: strongSwan between 70 % and 85 % of an hour (margin
+/// 9 min, fuzz 100 %), our own initiator (`Profile::rekey_fraction`) at 85.5–90 %, and
+/// Windows before its soft lifetime; so an ordinary client has always rekeyed by then
+/// and the gateway only steps in for one that does not. The last 5 % (180 s of an hour)
+/// leave room for the Quick Mode's retransmissions (63 s with the defaults).
+pub(super) const RESPONDER_REKEY_FRACTION: f64 = 0.95;
+
+/// The longest time any deadline is set ahead (about 136 years): lifetimes come from
+/// peers, and `Instant + Duration` panics on overflow.
+pub(super) const MAX_DEADLINE: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// `now + d` for a `d` a peer may have chosen: clamped to [`MAX_DEADLINE`], never
+/// panicking.
+pub(super) fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_DEADLINE))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
 
 /// Which side started the ISAKMP SA.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,6 +117,10 @@ pub(super) enum QmState {
         dh: Option<Box<dyn DhPrivate>>,
         our_spi: [u8; 4],
         rekey: bool,
+        /// What we offered (the answer's lifetime is held to it).
+        offers: Vec<EspOffer>,
+        /// IDci, IDcr as we sent them.
+        ids: (IdPayload, IdPayload),
     },
     /// Finished (kept to recognise retransmissions).
     Done,
@@ -108,7 +141,31 @@ pub(super) struct Child {
     pub(super) inbound: esp::Spi,
     pub(super) outbound: esp::Spi,
     pub(super) expires: Instant,
+    /// When to start a Quick Mode rekey (initiator: the profile's fraction; responder:
+    /// [`RESPONDER_REKEY_FRACTION`] with `Config::responder_rekey`). Cleared once the
+    /// SA is replaced or a rekey of it has started.
     pub(super) rekey_at: Option<Instant>,
+    /// A newer ESP SA of the same peer replaced it, or our rekey of it is under way:
+    /// it is never rekeyed again.
+    pub(super) replaced: bool,
+    /// What was negotiated, for a rekey we start: the same suite, lifetimes, mode and
+    /// PFS group, and the traffic selectors the other way round.
+    pub(super) terms: ChildTerms,
+}
+
+/// The negotiated terms of an ESP SA pair, as a rekey offers them again.
+#[derive(Clone)]
+pub(super) struct ChildTerms {
+    pub(super) suite: esp::Suite,
+    pub(super) mode: EncapsulationMode,
+    pub(super) pfs: Option<DhGroup>,
+    pub(super) lifetime: Duration,
+    pub(super) life_kb: Option<u64>,
+    /// The traffic selectors as IDci, IDcr of the exchange that made it (absent when
+    /// that exchange carried none).
+    pub(super) ids: Option<(IdPayload, IdPayload)>,
+    /// We initiated that exchange.
+    pub(super) we_initiated: bool,
 }
 
 pub(super) struct IkeSa {
@@ -134,6 +191,8 @@ pub(super) struct IkeSa {
     pub(super) peer_id: Option<IdPayload>,
     /// Quick Modes whose first message had the commit bit set.
     pub(super) commit_mids: Vec<u32>,
+    /// The latest Quick Mode message IDs, both directions ([`REMEMBERED_MIDS`]).
+    pub(super) mids: VecDeque<u32>,
     /// Deleted by the peer but kept for its ESP SAs until they go.
     pub(super) orphaned: bool,
     /// Initiator: when to start a new Main Mode (soft lifetime with jitter).
@@ -186,6 +245,7 @@ impl IkeSa {
             psk: None,
             peer_id: None,
             commit_mids: Vec::new(),
+            mids: VecDeque::new(),
             orphaned: false,
             rekey_ike_at: None,
             am3: None,
@@ -199,6 +259,26 @@ impl IkeSa {
 
     pub(super) fn is_established(&self) -> bool {
         matches!(self.state, State::Established(_))
+    }
+
+    /// Remembers a Quick Mode message ID (see [`REMEMBERED_MIDS`]).
+    pub(super) fn remember_mid(&mut self, mid: u32) {
+        if self.mids.contains(&mid) {
+            return;
+        }
+        if self.mids.len() >= REMEMBERED_MIDS {
+            self.mids.pop_front();
+        }
+        self.mids.push_back(mid);
+    }
+
+    /// Marks every ESP SA of this ISAKMP SA other than `except` replaced: a newer pair
+    /// of the same peer is up, so no rekey of them is due.
+    pub(super) fn replace_children(&mut self, except: esp::Spi) {
+        for c in self.children.iter_mut().filter(|c| c.inbound != except) {
+            c.replaced = true;
+            c.rekey_at = None;
+        }
     }
 
     pub(super) fn next_timeout(&self) -> Option<Instant> {
@@ -487,7 +567,26 @@ impl Endpoint {
         {
             // The ISAKMP SA ends; its ESP SAs run to their own lifetimes (RFC 2409),
             // since a peer may still be using ones it negotiated just before.
+            //
+            // As responder we delete it, with a DELETE while its keys are still good,
+            // instead of starting a Main Mode rekey: a Main Mode we start would go to
+            // the client's port 500 (through its NAT it reaches nobody: Openswan's
+            // "T7616 ikev2 responder rekey" stopped doing it for that reason) and could
+            // not re-authenticate the PPP user anyway. The client re-authenticates
+            // with its own Main Mode when it next needs a Quick Mode; one that never
+            // does loses its ESP SAs at their hard lifetime. As initiator the Main Mode
+            // rekey (`rekey_ike_at`) has replaced it before this point.
             sa.expires = None;
+            if sa.role == Role::Responder && sa.is_established() && !sa.orphaned {
+                tracing::debug!(peer = %sa.path.remote, "ISAKMP SA lifetime over: deleting it");
+                let d = Payload::Delete(DeletePayload {
+                    doi: DOI_IPSEC,
+                    protocol: ProtocolId::Isakmp,
+                    spi_size: 16,
+                    spis: vec![[sa.icookie.0, sa.rcookie.0].concat()],
+                });
+                self.send_informational(sa, &[d]);
+            }
             if sa.is_established() && !sa.orphaned {
                 self.events.push_back(Event::IkeSaDown {
                     ike: sa.id,
@@ -566,8 +665,9 @@ impl Endpoint {
                 && now >= r
             {
                 c.rekey_at = None;
-                if !sa.orphaned {
-                    self.start_quick_mode(now, sa, true);
+                if !sa.orphaned && !c.replaced {
+                    let inbound = c.inbound;
+                    self.rekey_child_of(now, sa, inbound);
                 }
             }
             i += 1;
