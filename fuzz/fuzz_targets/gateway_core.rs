@@ -6,9 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use gateway::config::{Config, Resolved};
-use gateway::core::{Core, CoreConfig, CoreRandom, SaPair};
-use gateway::driver::{Engine, TUN_HEADROOM};
+use gateway_core::pool::AddressPool;
+use gateway_core::secret::Secret;
+use gateway_core::users::UserDb;
+use gateway_core::{Core, CoreConfig, CoreRandom, Engine, SaPair, TUN_HEADROOM};
 use libfuzzer_sys::fuzz_target;
 use wire::PacketBuf;
 use wire::ip::IpProtocol;
@@ -22,14 +23,15 @@ fn params(spi: u32, fill: u8) -> esp::SaParams {
 fuzz_target!(|data: &[u8]| {
     #[allow(clippy::disallowed_methods, reason = "the fuzz target's virtual clock base")]
     let mut now = Instant::now();
-    let users = vec![gateway::users::parse_user_flag("alice:pw").unwrap()];
-    let resolved = Resolved::new(Config::default(), users, &mut DeterministicRandom::new(1)).unwrap();
+    let users = UserDb::parse("alice pw\n").unwrap();
+    let pool = AddressPool::new("10.77.0.0/24".parse().unwrap(), None, []).unwrap();
+    let config = CoreConfig::new(pool, Secret::new("k"), users);
     let random = CoreRandom {
         core: Box::new(DeterministicRandom::new(2)),
         ike: Box::new(DeterministicRandom::new(3)),
         l2tp: Box::new(DeterministicRandom::new(4)),
     };
-    let mut core = Core::new(CoreConfig::from_resolved(&resolved).unwrap(), now, random);
+    let mut core = Core::new(config, now, random);
     let server: std::net::SocketAddr = "192.0.2.1:4500".parse().unwrap();
     let client: std::net::SocketAddr = "198.51.100.7:4500".parse().unwrap();
     let (to_server, to_client) = (params(0x1000, 1), params(0x1001, 2));
@@ -42,7 +44,6 @@ fuzz_target!(|data: &[u8]| {
             inbound: to_server.clone(),
             outbound: to_client,
             udp_encapsulated: true,
-            rekey: false,
         },
     )
     .unwrap();
@@ -80,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
                 // An L2TP message under the valid SA, with a UDP 1701 header.
                 buf.reset(TUN_HEADROOM);
                 if buf.set_payload(chunk).is_ok()
-                    && gateway::core::transport::push_udp(&mut buf, 1701, None).is_ok()
+                    && gateway_core::transport::push_udp(&mut buf, 1701, None).is_ok()
                     && seal.seal(IpProtocol::Udp, &mut buf).is_ok()
                 {
                     let mut datagram = buf.payload().to_vec();

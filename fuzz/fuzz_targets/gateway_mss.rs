@@ -3,7 +3,7 @@
 //! was valid before stays valid.
 #![no_main]
 
-use gateway::core::mss::clamp;
+use gateway_core::mss::clamp;
 use libfuzzer_sys::fuzz_target;
 
 /// The TCP checksum of `p` (IPv4, header length from the packet) sums to zero.

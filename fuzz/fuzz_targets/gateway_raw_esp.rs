@@ -5,25 +5,22 @@
 
 use std::time::Instant;
 
-use gateway::config::{Config, Resolved};
-use gateway::core::{Core, CoreConfig, CoreRandom};
-use gateway::driver::Engine;
+use gateway_core::pool::AddressPool;
+use gateway_core::secret::Secret;
+use gateway_core::users::UserDb;
+use gateway_core::{Core, CoreConfig, CoreRandom, Engine};
 use libfuzzer_sys::fuzz_target;
 use wire::random::DeterministicRandom;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(raw) = gateway::core::transport::parse_raw_esp_ipv4(data) {
+    if let Ok(raw) = gateway_core::transport::parse_raw_esp_ipv4(data) {
         assert!(raw.esp.start >= 20 && raw.esp.start <= raw.esp.end && raw.esp.end <= data.len());
     }
-    let mut config = Config::default();
-    config.ike.force_encapsulation = false;
-    config.ike.raw_esp = true;
-    let Ok(resolved) = Resolved::new(config, Vec::new(), &mut DeterministicRandom::new(1)) else {
+    let Ok(pool) = AddressPool::new("10.77.0.0/24".parse().unwrap(), None, []) else {
         return;
     };
-    let Ok(cc) = CoreConfig::from_resolved(&resolved) else {
-        return;
-    };
+    let mut cc = CoreConfig::new(pool, Secret::new("k"), UserDb::new());
+    cc.ike.force_encapsulation = false;
     #[allow(clippy::disallowed_methods, reason = "the fuzz target's base instant")]
     let now = Instant::now();
     let random = CoreRandom {

@@ -179,6 +179,17 @@ pub enum Profile {
     Android,
 }
 
+impl From<Profile> for gateway_core::ClientProfile {
+    fn from(p: Profile) -> Self {
+        match p {
+            Profile::Linux => Self::Linux,
+            Profile::Windows => Self::Windows,
+            Profile::Ios => Self::Ios,
+            Profile::Android => Self::Android,
+        }
+    }
+}
+
 /// `l2tpgw connect`.
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {

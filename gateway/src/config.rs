@@ -9,12 +9,14 @@
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use gateway_core::CoreConfig;
+use gateway_core::pool::{AddressPool, Ipv4Cidr, PoolError};
+use gateway_core::secret::Secret;
+use gateway_core::users::{User, UserDb};
 use serde::Deserialize;
-
-use crate::pool::{AddressPool, Ipv4Cidr};
-use crate::secret::Secret;
-use crate::users::{User, UserDb};
 
 /// The whole configuration. See `gateway.example.toml` for every key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -31,7 +33,7 @@ pub struct Config {
     pub psk: Option<Secret>,
     /// A file holding the pre-shared key (its first line).
     pub psk_file: Option<PathBuf>,
-    /// The users file (see [`crate::users`]). Without it and without `--user`, one user
+    /// The users file (see [`gateway_core::users`]). Without it and without `--user`, one user
     /// is generated and printed at start.
     pub users_file: Option<PathBuf>,
     /// The Unix socket `l2tpgw status` talks to.
@@ -622,7 +624,9 @@ impl Overrides {
         let users = pick_list(flags.users, "L2TPGW_USERS")
             .unwrap_or_default()
             .iter()
-            .map(|u| crate::users::parse_user_flag(u).map_err(|e| invalid(format!("--user: {e}"))))
+            .map(|u| {
+                gateway_core::users::parse_user_flag(u).map_err(|e| invalid(format!("--user: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let pool = pick_one(flags.pool, "L2TPGW_POOL")
             .map(|p| {
@@ -686,6 +690,80 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The core's configuration: everything gateway-core needs, resolved from this one.
+    pub fn core_config(&self) -> Result<CoreConfig, PoolError> {
+        let r = self;
+        let c = &r.config;
+        let pool = AddressPool::new(
+            c.network.pool,
+            c.network.gateway_address,
+            r.users.static_addresses(),
+        )?;
+        let auth_methods = c
+            .auth_methods()
+            .into_iter()
+            .map(|m| match m {
+                AuthMethod::MsChapV2 => ppp::AuthMethod::MsChapV2,
+                AuthMethod::ChapMd5 => ppp::AuthMethod::ChapMd5,
+                AuthMethod::Pap => ppp::AuthMethod::Pap,
+            })
+            .collect();
+        let ppp = ppp::Config {
+            mru: c.ppp.mru,
+            auth_methods,
+            echo_interval: (c.ppp.lcp_echo_interval_secs > 0)
+                .then(|| Duration::from_secs(c.ppp.lcp_echo_interval_secs)),
+            echo_failures: u8::try_from(c.ppp.lcp_echo_failures).unwrap_or(u8::MAX),
+            ..ppp::Config::default()
+        };
+        let mut l2tp = l2tp::Config::default();
+        // 0 switches HELLOs off.
+        l2tp.hello_interval = (c.l2tp.hello_interval_secs > 0)
+            .then(|| Duration::from_secs(c.l2tp.hello_interval_secs));
+        let mut ike = ike::Config {
+            legacy: c.ike.legacy,
+            force_encapsulation: c.ike.force_encapsulation,
+            windows_nat_compat: c.ike.windows_server_behind_nat,
+            aggressive_mode: c.ike.aggressive_mode,
+            dpd: c.ike.dpd_interval_secs > 0,
+            // 0 switches DPD off (no announcement, no R-U-THERE).
+            dpd_interval: (c.ike.dpd_interval_secs > 0)
+                .then(|| Duration::from_secs(c.ike.dpd_interval_secs)),
+            nat_t_port: c.nat_t_port,
+            limits: ike::Limits {
+                half_open: usize::try_from(c.limits.half_open_ike_sas).unwrap_or(usize::MAX),
+                half_open_per_source: usize::try_from(c.limits.half_open_ike_sas_per_source)
+                    .unwrap_or(usize::MAX),
+                ..ike::Limits::default()
+            },
+            ..ike::Config::default()
+        };
+        r.apply_ike_auth(&mut ike);
+        l2tp.max_tunnels_per_peer =
+            usize::try_from(c.limits.tunnels_per_peer).unwrap_or(usize::MAX);
+        l2tp.max_sessions = usize::try_from(c.limits.sessions).unwrap_or(usize::MAX);
+        Ok(CoreConfig {
+            pool,
+            dns: [
+                c.network.dns.first().copied(),
+                c.network.dns.get(1).copied(),
+            ],
+            client_to_client: c.network.client_to_client,
+            max_sessions: usize::try_from(c.limits.sessions).unwrap_or(usize::MAX),
+            sessions_per_user: usize::try_from(c.limits.sessions_per_user).unwrap_or(usize::MAX),
+            idle_timeout: (c.ppp.idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(c.ppp.idle_timeout_secs)),
+            ike_port: c.ike_port,
+            nat_t_port: c.nat_t_port,
+            ppp: Arc::new(ppp),
+            l2tp,
+            users: r.users.clone(),
+            pinned_users: r.pinned_users.clone(),
+            ike,
+            psk: r.psk.clone(),
+        })
+    }
+
     /// Sets what IKE needs for authentication: the methods clients may use and the
     /// certificates (the caller adds the wall clock).
     pub fn apply_ike_auth(&self, ike: &mut ike::Config) {
@@ -708,7 +786,9 @@ impl Resolved {
             None => (Secret::generate(rng, 24), true),
         };
         let (mut users, warnings) = match &config.users_file {
-            Some(path) => UserDb::load(path).map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            Some(path) => {
+                crate::users_file::load(path).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
             None => (UserDb::new(), Vec::new()),
         };
         let mut pinned_users = flag_users;
@@ -717,7 +797,7 @@ impl Resolved {
             let name = "vpn".to_owned();
             pinned_users.push(User {
                 name: name.clone(),
-                credential: crate::users::Credential::Password(Secret::generate(rng, 16)),
+                credential: gateway_core::users::Credential::Password(Secret::generate(rng, 16)),
                 static_ip: None,
             });
             generated_user = Some(name);
@@ -1184,7 +1264,7 @@ mod tests {
             psk: Some(Secret::new("given")),
             ..Config::default()
         };
-        let u = crate::users::parse_user_flag("alice:pw").unwrap();
+        let u = gateway_core::users::parse_user_flag("alice:pw").unwrap();
         let r = Resolved::new(c, vec![u], &mut rng).unwrap();
         assert!(!r.psk_generated);
         assert_eq!(r.psk.expose(), "given");
@@ -1223,5 +1303,56 @@ mod tests {
         let mut c = Config::default();
         c.ike.raw_esp = true;
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn hello_interval_zero_switches_l2tp_hellos_off() {
+        let cc = |secs: u64| {
+            let mut config = Config::default();
+            config.l2tp.hello_interval_secs = secs;
+            let mut rng = wire::random::DeterministicRandom::new(1);
+            let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
+            resolved.core_config().unwrap()
+        };
+        assert_eq!(cc(0).l2tp.hello_interval, None);
+        assert_eq!(cc(45).l2tp.hello_interval, Some(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn dpd_interval_and_nat_t_port_reach_ike() {
+        let cc = |mutate: &dyn Fn(&mut Config)| {
+            let mut config = Config::default();
+            mutate(&mut config);
+            let mut rng = wire::random::DeterministicRandom::new(1);
+            let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
+            resolved.core_config().unwrap()
+        };
+        let d = cc(&|_| {});
+        assert_eq!(d.ike.dpd_interval, Some(Duration::from_secs(30)));
+        assert!(d.ike.dpd);
+        assert_eq!(d.ike.nat_t_port, 4500);
+        let off = cc(&|c| c.ike.dpd_interval_secs = 0);
+        assert_eq!(off.ike.dpd_interval, None);
+        assert!(!off.ike.dpd);
+        let port = cc(&|c| c.nat_t_port = 14_500);
+        assert_eq!((port.nat_t_port, port.ike.nat_t_port), (14_500, 14_500));
+    }
+
+    /// `CoreConfig::new` documents the gateway's defaults: resolving an empty
+    /// configuration gives exactly it (given the same pool, PSK and users).
+    #[test]
+    fn default_config_resolves_to_core_config_new() {
+        let mut rng = wire::random::DeterministicRandom::new(1);
+        let resolved = Resolved::new(Config::default(), Vec::new(), &mut rng).unwrap();
+        let from_file = resolved.core_config().unwrap();
+        let new = CoreConfig {
+            pinned_users: from_file.pinned_users.clone(),
+            ..CoreConfig::new(
+                from_file.pool.clone(),
+                from_file.psk.clone(),
+                from_file.users.clone(),
+            )
+        };
+        assert_eq!(format!("{from_file:?}"), format!("{new:?}"));
     }
 }

@@ -1,25 +1,20 @@
-//! l2tpgw: the sans-IO composition of the protocol engines and the runtime around it.
+//! l2tpgw: the runtime around the sans-IO [`gateway_core`] (the server's `Core` and the
+//! client's `ClientCore`).
 //!
-//! * [`core::Core`] composes IKE, ESP, L2TP and PPP with the address pool and the routes
-//!   (the server); [`client::ClientCore`] is the client (`l2tpgw connect`). Neither does
-//!   I/O or reads a clock.
 //! * [`driver`] is the one tokio task that owns a core and connects it to the [`io`]
 //!   pieces: UDP sockets with packet info, the TUN device, signals, the status socket and
 //!   the metrics endpoint.
-//! * [`config`], [`users`], [`pool`] and [`secret`] hold the configuration, the users
-//!   file, the address pool and secret handling; [`cli`] the command line; [`status`] the
-//!   status report and its table, JSON and Prometheus forms; [`pki`] the certificates of
-//!   `l2tpgw pki`.
+//! * [`config`] resolves the configuration file, environment and flags into gateway-core's
+//!   `CoreConfig`; [`users_file`] reads the users file; [`random`] is the OS random
+//!   generator; [`cli`] the command line; [`status`] renders the status report as a
+//!   table, JSON and Prometheus text; [`pki`] the certificates of `l2tpgw pki`.
 
 pub mod cli;
-pub mod client;
 pub mod config;
-pub mod core;
 pub mod driver;
 pub mod io;
 pub mod logging;
 pub mod pki;
-pub mod pool;
-pub mod secret;
+pub mod random;
 pub mod status;
-pub mod users;
+pub mod users_file;

@@ -6,7 +6,8 @@ use clap::Parser;
 use gateway::cli::{Cli, Command, ConnectArgs, ServeArgs, StatusArgs};
 use gateway::config::{Config, Overrides, Resolved};
 use gateway::logging::LogOutput;
-use gateway::secret::OsRandom;
+use gateway::random::OsRandom;
+use gateway::status::Render as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -147,10 +148,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
-    use gateway::core::{Core, CoreConfig, CoreRandom};
     use gateway::io::tun::{Tun, TunConfig};
+    use gateway_core::Core;
     let c = &resolved.config;
-    let core_config = CoreConfig::from_resolved(resolved).map_err(std::io::Error::other)?;
+    let core_config = resolved.core_config().map_err(std::io::Error::other)?;
     let sockets = gateway::io::udp::bind_all(&c.listen, c.ike_port, c.nat_t_port)?;
     let mut esp = Vec::new();
     if c.ike.raw_esp {
@@ -219,7 +220,7 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     let wall = std::time::SystemTime::now();
     let mut core_config = core_config;
     core_config.ike.wall_clock = Some(ike::WallClock::new(now, wall));
-    let mut core = Core::new(core_config, now, CoreRandom::os());
+    let mut core = Core::new(core_config, now, gateway::random::os_random());
     let io = gateway::driver::DriverIo {
         sockets,
         esp,
@@ -297,7 +298,7 @@ async fn connect(args: &ConnectArgs) -> ExitCode {
 }
 
 async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4Addr>> {
-    use gateway::client::{ClientConfig, ClientCore};
+    use gateway_core::client::{ClientConfig, ClientCore};
     let server = match args.server.parse::<std::net::SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
@@ -329,8 +330,8 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
         host_name
     };
     let (mut profile, l2tp_config, ppp_config) =
-        gateway::client::profile_configs(args.profile, &host_name);
-    gateway::client::set_lifetimes(
+        gateway_core::client::profile_configs(args.profile.into(), &host_name);
+    gateway_core::client::set_lifetimes(
         &mut profile,
         args.ike_lifetime.map(std::time::Duration::from_secs),
         args.esp_lifetime.map(std::time::Duration::from_secs),
@@ -381,9 +382,9 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             server,
             local_ike: std::net::SocketAddr::new(source, ike_socket.local_addr().port()),
             local_nat_t: std::net::SocketAddr::new(source, nat_t_socket.local_addr().port()),
-            psk: gateway::secret::Secret::new(args.psk.clone().unwrap_or_default()),
+            psk: gateway_core::secret::Secret::new(args.psk.clone().unwrap_or_default()),
             user: args.user.clone(),
-            password: gateway::secret::Secret::new(args.password.clone()),
+            password: gateway_core::secret::Secret::new(args.password.clone()),
             profile: profile.clone(),
             l2tp: l2tp_config.clone(),
             ppp: ppp_config.clone(),
@@ -413,7 +414,7 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             ..ike::Config::default()
         };
         let mut client =
-            ClientCore::with_ike_config(config, ike_config, now, gateway::core::CoreRandom::os())
+            ClientCore::with_ike_config(config, ike_config, now, gateway::random::os_random())
                 .map_err(std::io::Error::other)?;
         let (_control_tx, control_rx) = tokio::sync::mpsc::channel(1);
         let io = gateway::driver::DriverIo {

@@ -294,7 +294,7 @@ fn base_params(opts: &Options, name: &str) -> Result<CertificateParams, PkiError
     params.not_before = time::OffsetDateTime::from(start);
     params.not_after = time::OffsetDateTime::from(end);
     let mut serial = [0u8; 16];
-    wire::random::SecureRandom::fill(&mut crate::secret::OsRandom, &mut serial);
+    wire::random::SecureRandom::fill(&mut crate::random::OsRandom, &mut serial);
     serial[0] &= 0x7f; // positive
     serial[0] |= 0x01; // and 16 bytes long
     params.serial_number = Some(SerialNumber::from_slice(&serial));
@@ -365,7 +365,7 @@ fn pem_der(pem: &str) -> Result<Vec<u8>, PkiError> {
 fn generate_password() -> Zeroizing<String> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut out = Zeroizing::new(String::with_capacity(20));
-    let mut rng = crate::secret::OsRandom;
+    let mut rng = crate::random::OsRandom;
     while out.len() < 20 {
         let mut b = [0u8; 1];
         wire::random::SecureRandom::fill(&mut rng, &mut b);

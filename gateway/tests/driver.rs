@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gateway::driver::{DriverIo, Engine, Output, Stopped};
+use gateway::driver::{DriverIo, Stopped};
 use gateway::io::udp::UdpSocket;
-use gateway::status::StatusReport;
-use gateway::users::UserDb;
+use gateway_core::status::StatusReport;
+use gateway_core::users::UserDb;
+use gateway_core::{Engine, Output};
 use tokio::sync::{mpsc, oneshot};
 use wire::PacketBuf;
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::status::{StatusReport, StatusRequest};
+use gateway_core::status::StatusReport;
+
+use crate::status::{Render as _, StatusRequest};
 
 /// A request from a control task to the driver.
 #[derive(Debug)]

@@ -25,7 +25,7 @@ use tokio::io::Interest;
 /// IP protocol number of ESP.
 pub const IPPROTO_ESP: i32 = 50;
 
-pub use crate::core::transport::{RawEsp, RawEspError, parse_raw_esp_ipv4};
+use gateway_core::transport::parse_raw_esp_ipv4;
 
 /// One raw ESP packet received.
 #[derive(Debug, Clone, PartialEq, Eq)]

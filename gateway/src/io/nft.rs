@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
 
-use crate::pool::Ipv4Cidr;
+use gateway_core::pool::Ipv4Cidr;
 
 /// The nftables table the gateway owns.
 pub const TABLE: &str = "l2tpgw";

@@ -66,7 +66,7 @@ impl Tun {
     }
 
     /// Addresses the device point-to-point (`address` peer `peer`/32) and sets its MTU.
-    pub fn configure(&mut self, cfg: &crate::driver::InterfaceConfig) -> io::Result<()> {
+    pub fn configure(&mut self, cfg: &gateway_core::InterfaceConfig) -> io::Result<()> {
         self.device
             .set_address(IpAddr::V4(cfg.address))
             .map_err(io::Error::other)?;

@@ -8,10 +8,13 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use gateway::client::{ClientConfig, ClientCore, ClientState};
-use gateway::config::{Config, Resolved};
-use gateway::core::{Core, CoreConfig, CoreRandom};
-use gateway::driver::{Engine, Output, TUN_HEADROOM};
+use gateway_core::pool::AddressPool;
+use gateway_core::secret::Secret;
+use gateway_core::users::UserDb;
+use gateway_core::{
+    ClientConfig, ClientCore, ClientState, Core, CoreConfig, CoreRandom, Engine, Output,
+    TUN_HEADROOM,
+};
 use wire::PacketBuf;
 use wire::random::DeterministicRandom;
 
@@ -75,27 +78,20 @@ fn packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
 
 #[test]
 fn established_data_path_makes_no_allocation() {
-    let config = Config {
-        psk: Some(gateway::secret::Secret::new("k")),
-        ..Config::default()
-    };
-    let users = vec![gateway::users::parse_user_flag("alice:pw").unwrap()];
-    let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
+    let users = UserDb::parse("alice pw\n").unwrap();
+    let pool = AddressPool::new("10.77.0.0/24".parse().unwrap(), None, []).unwrap();
+    let config = CoreConfig::new(pool, Secret::new("k"), users);
     #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
     let mut now = Instant::now();
-    let mut server = Core::new(
-        CoreConfig::from_resolved(&resolved).unwrap(),
-        now,
-        seeded(10),
-    );
+    let mut server = Core::new(config, now, seeded(10));
     let mut client = ClientCore::new(
         ClientConfig {
             server: "192.0.2.1:500".parse().unwrap(),
             local_ike: "198.51.100.7:40000".parse().unwrap(),
             local_nat_t: "198.51.100.7:40001".parse().unwrap(),
-            psk: gateway::secret::Secret::new("k"),
+            psk: Secret::new("k"),
             user: "alice".into(),
-            password: gateway::secret::Secret::new("pw"),
+            password: Secret::new("pw"),
             profile: ike::Profile::linux(),
             l2tp: l2tp::Config::lac(),
             ppp: ppp::Config::default(),

@@ -12,19 +12,10 @@ use wire::ip::IpProtocol;
 use wire::random::DeterministicRandom;
 
 use super::*;
-use crate::config::{Config, Resolved};
-use crate::driver::{Engine, Output, TUN_HEADROOM};
+use crate::engine::{Engine, Output, TUN_HEADROOM};
 
 const SERVER: &str = "192.0.2.1:4500";
 const SERVER_IKE: &str = "192.0.2.1:500";
-
-fn test_clock() -> Instant {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the base of the tests' virtual clock"
-    )]
-    Instant::now()
-}
 
 fn seeded() -> CoreRandom {
     CoreRandom {
@@ -43,16 +34,9 @@ fn params(spi: u32, fill: u8) -> SaParams {
     SaParams::from_keymat(Spi(spi), suite(), Mode::Transport, &keymat).unwrap()
 }
 
-fn core_with(mutate: impl FnOnce(&mut Config), users: &[&str]) -> (Core, Instant) {
-    let mut config = Config::default();
-    mutate(&mut config);
-    let flag_users = users
-        .iter()
-        .map(|u| crate::users::parse_user_flag(u).unwrap())
-        .collect();
-    let mut rng = DeterministicRandom::new(1);
-    let resolved = Resolved::new(config, flag_users, &mut rng).unwrap();
-    let cc = CoreConfig::from_resolved(&resolved).unwrap();
+fn core_with(mutate: impl FnOnce(&mut CoreConfig), users: &[&str]) -> (Core, Instant) {
+    let mut cc = test_config(users, "sharedsecret");
+    mutate(&mut cc);
     let now = test_clock();
     let core = Core::new(cc, now, seeded());
     (core, now)
@@ -708,10 +692,12 @@ fn spoofed_sources_and_client_to_client_are_dropped_and_counted() {
     .unwrap();
     assert_eq!(core.handle_tun(now, &mut buf), None);
     assert_eq!(core.counters().get("no_route"), 1);
-    let text = core.status(now).to_prometheus();
-    assert!(
-        text.contains("l2tpgw_dropped{reason=\"spoofed_source\"} 1"),
-        "{text}"
+    let report = core.status(now);
+    assert_eq!(
+        report.counters.get("dropped.spoofed_source"),
+        Some(&1),
+        "{:?}",
+        report.counters
     );
 }
 
@@ -782,12 +768,9 @@ fn wrong_password_is_refused_and_counted() {
 
 #[test]
 fn nt_hash_only_user_logs_in_with_mschapv2() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users");
     let hash = hex::encode(crate::users::NtHash::of_password("hunter2").as_bytes());
-    std::fs::write(&users, format!("carol nt:{hash}\n")).unwrap();
-    let path = users.clone();
-    let (mut core, mut now) = core_with(move |c| c.users_file = Some(path), &[]);
+    let users = UserDb::parse(&format!("carol nt:{hash}\n")).unwrap();
+    let (mut core, mut now) = core_with(move |c| c.users = users, &[]);
     let clients = [Client::up(
         &mut core,
         &mut now,
@@ -802,7 +785,7 @@ fn nt_hash_only_user_logs_in_with_mschapv2() {
 
 #[test]
 fn a_reconnecting_user_replaces_the_old_session() {
-    let (mut core, mut now) = core_with(|c| c.limits.sessions_per_user = 1, &["alice:secret"]);
+    let (mut core, mut now) = core_with(|c| c.sessions_per_user = 1, &["alice:secret"]);
     let first = [Client::up(
         &mut core,
         &mut now,
@@ -897,7 +880,7 @@ fn ike_main_mode_quick_mode_then_l2tp_and_ppp_over_the_negotiated_sas() {
     // PSK, the float to 4500 (force_encapsulation), Quick Mode, then L2TP and PPP over
     // the negotiated UDP-encapsulated ESP SAs, then data both ways.
     let (mut core, mut now) = core_with(
-        |c| c.psk = Some(crate::secret::Secret::new("sharedsecret")),
+        |c| c.psk = crate::secret::Secret::new("sharedsecret"),
         &["alice:secret"],
     );
     let mut clients = [Client::with_ike(
@@ -970,7 +953,7 @@ fn ike_main_mode_quick_mode_then_l2tp_and_ppp_over_the_negotiated_sas() {
 #[test]
 fn ike_with_the_wrong_psk_installs_nothing() {
     let (mut core, mut now) = core_with(
-        |c| c.psk = Some(crate::secret::Secret::new("sharedsecret")),
+        |c| c.psk = crate::secret::Secret::new("sharedsecret"),
         &["alice:secret"],
     );
     let mut clients = [Client::with_ike(
@@ -1094,7 +1077,7 @@ fn new_pair_carries_outbound_only_after_the_peer_uses_it(ike: u64) {
 
 #[test]
 fn a_static_user_gets_exactly_their_address_through_ipcp() {
-    let (mut core, mut now) = core_with(|c| c.limits.sessions_per_user = 1, &[]);
+    let (mut core, mut now) = core_with(|c| c.sessions_per_user = 1, &[]);
     core.set_users(crate::users::UserDb::parse("alice secret 10.77.0.50\nbob pw\n").unwrap());
     let mut clients = [
         Client::new(
@@ -1148,39 +1131,6 @@ fn a_static_user_gets_exactly_their_address_through_ipcp() {
     assert_eq!(core.route(static_ip), Some(Some("alice")));
     assert_eq!(core.pool().in_use(), 2);
     assert!(core.pool().is_used(static_ip));
-}
-
-#[test]
-fn hello_interval_zero_switches_l2tp_hellos_off() {
-    let cc = |secs: u64| {
-        let mut config = Config::default();
-        config.l2tp.hello_interval_secs = secs;
-        let mut rng = DeterministicRandom::new(1);
-        let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
-        CoreConfig::from_resolved(&resolved).unwrap()
-    };
-    assert_eq!(cc(0).l2tp.hello_interval, None);
-    assert_eq!(cc(45).l2tp.hello_interval, Some(Duration::from_secs(45)));
-}
-
-#[test]
-fn dpd_interval_and_nat_t_port_reach_ike() {
-    let cc = |mutate: &dyn Fn(&mut Config)| {
-        let mut config = Config::default();
-        mutate(&mut config);
-        let mut rng = DeterministicRandom::new(1);
-        let resolved = Resolved::new(config, Vec::new(), &mut rng).unwrap();
-        CoreConfig::from_resolved(&resolved).unwrap()
-    };
-    let d = cc(&|_| {});
-    assert_eq!(d.ike.dpd_interval, Some(Duration::from_secs(30)));
-    assert!(d.ike.dpd);
-    assert_eq!(d.ike.nat_t_port, 4500);
-    let off = cc(&|c| c.ike.dpd_interval_secs = 0);
-    assert_eq!(off.ike.dpd_interval, None);
-    assert!(!off.ike.dpd);
-    let port = cc(&|c| c.nat_t_port = 14_500);
-    assert_eq!((port.nat_t_port, port.ike.nat_t_port), (14_500, 14_500));
 }
 
 #[test]
@@ -1307,9 +1257,7 @@ fn ike_without_nat_negotiates_transport_mode_and_raw_esp() {
     let (mut core, mut now) = core_with(
         |c| {
             c.ike.force_encapsulation = false;
-            c.ike.raw_esp = true;
-            c.listen = vec!["0.0.0.0".parse().unwrap()];
-            c.psk = Some(crate::secret::Secret::new("sharedkey"));
+            c.psk = crate::secret::Secret::new("sharedkey");
         },
         &["alice:secret"],
     );

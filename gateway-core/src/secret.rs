@@ -59,23 +59,6 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
-/// The operating system's random number generator behind the engines' injected
-/// [`wire::random::SecureRandom`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct OsRandom;
-
-impl wire::random::SecureRandom for OsRandom {
-    fn fill(&mut self, dest: &mut [u8]) {
-        use rand::TryRng;
-        if let Err(e) = rand::rngs::SysRng.try_fill_bytes(dest) {
-            // The kernel's generator does not fail once the system is up; if it did,
-            // continuing with predictable keys would be worse than stopping.
-            tracing::error!("the operating system's random number generator failed: {e}");
-            std::process::abort();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,7 +84,5 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() && !"0O1lI".contains(c))
         );
-        let mut os = OsRandom;
-        assert_ne!(Secret::generate(&mut os, 16), Secret::generate(&mut os, 16));
     }
 }

@@ -15,9 +15,10 @@ use wire::PacketBuf;
 use wire::ip::IpProtocol;
 use wire::random::SecureRandom;
 
-use crate::core::transport;
-use crate::driver::{Engine, Output};
+use crate::engine::{Engine, InterfaceConfig, Output};
+use crate::server::CoreRandom;
 use crate::status::{SessionStatus, StatusReport};
+use crate::transport;
 use crate::users::UserDb;
 
 /// How to connect.
@@ -45,6 +46,19 @@ pub struct ClientConfig {
     pub exit_when_up: bool,
 }
 
+/// Which client `l2tpgw connect` imitates (see [`profile_configs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientProfile {
+    /// strongSwan + xl2tpd + pppd.
+    Linux,
+    /// The Windows 10/11 built-in client.
+    Windows,
+    /// iOS / macOS.
+    Ios,
+    /// Android.
+    Android,
+}
+
 /// What `connect --profile` imitates: IKE proposals and vendor IDs, the L2TP SCCRQ
 /// (AVPs as each client sends them) and the PPP peer. `host_name` is the machine's name
 /// (the Host Name AVP of Windows and xl2tpd).
@@ -65,10 +79,10 @@ pub struct ClientConfig {
 /// asking for DNS and NBNS (sources there). Not imitated yet: the Microsoft
 /// Correlation ID AVP in its ICRQ.
 pub fn profile_configs(
-    profile: crate::cli::Profile,
+    profile: ClientProfile,
     host_name: &str,
 ) -> (ike::Profile, l2tp::Config, ppp::Config) {
-    use crate::cli::Profile;
+    use ClientProfile as Profile;
     let mut l2tp = l2tp::Config::lac();
     let mut ppp = ppp::Config::default();
     let ike = match profile {
@@ -183,7 +197,7 @@ pub struct ClientCore {
     started: Instant,
     shutting_down: bool,
     reached: Option<Ipv4Addr>,
-    interface: Option<crate::driver::InterfaceConfig>,
+    interface: Option<InterfaceConfig>,
     bytes_in: u64,
     bytes_out: u64,
     packets_in: u64,
@@ -200,11 +214,7 @@ impl core::fmt::Debug for ClientCore {
 
 impl ClientCore {
     /// Starts Main Mode at once. `rng` serves the client; the engines get their own.
-    pub fn new(
-        config: ClientConfig,
-        now: Instant,
-        random: crate::core::CoreRandom,
-    ) -> Result<Self, ike::Error> {
+    pub fn new(config: ClientConfig, now: Instant, random: CoreRandom) -> Result<Self, ike::Error> {
         Self::with_ike_config(config, ike::Config::default(), now, random)
     }
 
@@ -214,9 +224,9 @@ impl ClientCore {
         config: ClientConfig,
         ike_config: ike::Config,
         now: Instant,
-        random: crate::core::CoreRandom,
+        random: CoreRandom,
     ) -> Result<Self, ike::Error> {
-        let crate::core::CoreRandom {
+        let CoreRandom {
             core: rng,
             ike: ike_rng,
             l2tp: l2tp_rng,
@@ -247,7 +257,7 @@ impl ClientCore {
             state: ClientState::Ike,
             pending: VecDeque::new(),
             scratch: Vec::with_capacity(2048),
-            seal_buf: PacketBuf::new(4096, crate::driver::TUN_HEADROOM),
+            seal_buf: PacketBuf::new(4096, crate::engine::TUN_HEADROOM),
             rng,
             started: now,
             shutting_down: false,
@@ -299,7 +309,7 @@ impl ClientCore {
 
     fn seal(&mut self, len: usize, with_session: bool) {
         let mut buf = core::mem::replace(&mut self.seal_buf, PacketBuf::new(0, 0));
-        buf.reset(crate::driver::TUN_HEADROOM);
+        buf.reset(crate::engine::TUN_HEADROOM);
         let mut ok = buf
             .set_payload(self.scratch.get(..len).unwrap_or_default())
             .is_ok();
@@ -451,7 +461,7 @@ impl ClientCore {
                             mru,
                             ..
                         } => {
-                            self.interface = Some(crate::driver::InterfaceConfig {
+                            self.interface = Some(InterfaceConfig {
                                 address: local_ip,
                                 peer: peer_ip,
                                 mtu: mru.min(self.config.ppp.mru),
@@ -624,7 +634,7 @@ impl Engine for ClientCore {
 
     fn reload_users(&mut self, _users: UserDb) {}
 
-    fn poll_interface(&mut self) -> Option<crate::driver::InterfaceConfig> {
+    fn poll_interface(&mut self) -> Option<InterfaceConfig> {
         self.interface.take()
     }
 
@@ -673,7 +683,7 @@ impl Engine for ClientCore {
                 packets_in: self.packets_in,
                 packets_out: self.packets_out,
                 esp: self.pairs.last().map(|p| crate::status::EspStatus {
-                    suite: crate::core::suite_name(p.outbound.suite()),
+                    suite: crate::server::suite_name(p.outbound.suite()),
                     inbound_spi: p.inbound_spi.to_string(),
                     outbound_spi: p.outbound.spi().to_string(),
                     age_secs: now.saturating_duration_since(p.installed).as_secs(),
@@ -694,9 +704,8 @@ mod tests {
     use wire::random::DeterministicRandom;
 
     use super::*;
-    use crate::config::{Config, Resolved};
-    use crate::core::{Core, CoreConfig, CoreRandom};
-    use crate::driver::TUN_HEADROOM;
+    use crate::engine::TUN_HEADROOM;
+    use crate::server::{Core, CoreRandom, test_clock, test_config};
 
     fn seeded(seed: u64) -> CoreRandom {
         CoreRandom {
@@ -881,16 +890,9 @@ mod tests {
         password: &str,
         (profile, l2tp, ppp): (ike::Profile, l2tp::Config, ppp::Config),
     ) -> (Core, ClientCore, Instant) {
-        let config = Config {
-            psk: Some(crate::secret::Secret::new("sharedsecret")),
-            ..Config::default()
-        };
-        let users = vec![crate::users::parse_user_flag("alice:secret").unwrap()];
-        let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
-        #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
-        let now = Instant::now();
+        let now = test_clock();
         let server = Core::new(
-            CoreConfig::from_resolved(&resolved).unwrap(),
+            test_config(&["alice:secret"], "sharedsecret"),
             now,
             seeded(10),
         );
@@ -1132,8 +1134,7 @@ mod tests {
 
     /// The SCCRQ an LAC with `l2tp` sends first, decoded.
     fn first_sccrq(l2tp: l2tp::Config) -> l2tp::msgs::ControlMessage {
-        #[allow(clippy::disallowed_methods, reason = "a base instant for the engine")]
-        let now = Instant::now();
+        let now = test_clock();
         let mut lac = l2tp::Endpoint::new(l2tp, Box::new(DeterministicRandom::new(5)));
         lac.connect(now, PEER).unwrap();
         let mut out = Vec::new();
@@ -1162,7 +1163,7 @@ mod tests {
     /// order a router logged for a real Windows SCCRQ.
     #[test]
     fn windows_profile_sends_the_windows_sccrq() {
-        let (_, l2tp, ppp) = profile_configs(crate::cli::Profile::Windows, "DESKTOP-L2TP");
+        let (_, l2tp, ppp) = profile_configs(ClientProfile::Windows, "DESKTOP-L2TP");
         let ours = first_sccrq(l2tp);
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -1191,7 +1192,7 @@ mod tests {
     #[test]
     fn android_profile_sends_the_mtpd_sccrq() {
         use l2tp::msgs::AvpValue as V;
-        let (_, l2tp, _) = profile_configs(crate::cli::Profile::Android, "ignored");
+        let (_, l2tp, _) = profile_configs(ClientProfile::Android, "ignored");
         let m = first_sccrq(l2tp);
         let values: Vec<V> = avp_list(&m).into_iter().map(|(_, v)| v).collect();
         assert_eq!(
@@ -1213,7 +1214,7 @@ mod tests {
     /// with MS-CHAPv2 (its only method).
     #[test]
     fn every_profile_connects() {
-        use crate::cli::Profile;
+        use ClientProfile as Profile;
         for p in [
             Profile::Linux,
             Profile::Windows,
@@ -1313,26 +1314,11 @@ mod tests {
     /// and ESP in UDP for that SA is dropped by both.
     #[test]
     fn client_core_uses_raw_esp_when_the_server_sees_no_nat() {
-        let config = Config {
-            psk: Some(crate::secret::Secret::new("sharedsecret")),
-            listen: vec!["0.0.0.0".parse().unwrap()],
-            ike: crate::config::IkeConfig {
-                force_encapsulation: false,
-                raw_esp: true,
-                ..Default::default()
-            },
-            ..Config::default()
-        };
-        let users = vec![crate::users::parse_user_flag("alice:secret").unwrap()];
-        let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
-        #[allow(clippy::disallowed_methods, reason = "the virtual clock's base")]
-        let mut now = Instant::now();
-        let mut server = Core::new(
-            CoreConfig::from_resolved(&resolved).unwrap(),
-            now,
-            seeded(10),
-        );
-        let (profile, l2tp, ppp) = profile_configs(crate::cli::Profile::Linux, "test");
+        let mut config = test_config(&["alice:secret"], "sharedsecret");
+        config.ike.force_encapsulation = false;
+        let mut now = test_clock();
+        let mut server = Core::new(config, now, seeded(10));
+        let (profile, l2tp, ppp) = profile_configs(ClientProfile::Linux, "test");
         let mut client = ClientCore::new(
             ClientConfig {
                 server: "192.0.2.1:500".parse().unwrap(),

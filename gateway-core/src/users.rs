@@ -16,7 +16,6 @@
 use core::fmt;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
 
 use md4::{Digest, Md4};
 use subtle::ConstantTimeEq;
@@ -111,13 +110,6 @@ impl User {
 /// A malformed users file.
 #[derive(Debug)]
 pub enum UsersError {
-    /// The file could not be read.
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
     /// A line is malformed.
     Line {
         /// 1-based line number.
@@ -130,9 +122,6 @@ pub enum UsersError {
 impl fmt::Display for UsersError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io { path, source } => {
-                write!(f, "cannot read users file {}: {source}", path.display())
-            }
             Self::Line { line, reason } => write!(f, "users file line {line}: {reason}"),
         }
     }
@@ -189,29 +178,6 @@ impl UserDb {
             db.insert(user).map_err(err)?;
         }
         Ok(db)
-    }
-
-    /// Reads and parses `path`. The second value lists warnings to log (the file is
-    /// readable by group or others).
-    pub fn load(path: &Path) -> Result<(Self, Vec<String>), UsersError> {
-        let io = |source| UsersError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let mut warnings = Vec::new();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                warnings.push(format!(
-                    "users file {} is readable by group or others (mode {:o}); run chmod 600",
-                    path.display(),
-                    mode & 0o777
-                ));
-            }
-        }
-        Ok((Self::parse(&text)?, warnings))
     }
 
     /// Adds a user; refuses a duplicate name or static address.
@@ -381,25 +347,5 @@ mod tests {
         assert!(parse_user_flag(":pw").is_err());
         let err = parse_user_flag("nocolonsecret").unwrap_err();
         assert!(err.contains("NAME:PASSWORD"));
-    }
-
-    #[test]
-    fn load_warns_when_readable_by_others() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("users");
-        std::fs::write(&path, "alice pw\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let (db, warnings) = UserDb::load(&path).unwrap();
-        assert_eq!(db.len(), 1);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("chmod 600"), "{warnings:?}");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let (_, warnings) = UserDb::load(&path).unwrap();
-        assert!(warnings.is_empty());
-        assert!(matches!(
-            UserDb::load(&dir.path().join("missing")),
-            Err(UsersError::Io { .. })
-        ));
     }
 }

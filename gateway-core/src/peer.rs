@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::SaPair;
-use super::transport::L2TP_PORT;
+use crate::server::SaPair;
+use crate::transport::L2TP_PORT;
 
 /// An inbound SA and the peer it belongs to.
 pub(super) struct Inbound {

@@ -3,7 +3,7 @@
 //! client → server (`handle_tun` on the client, `handle_udp` on the server) and back.
 //! Prints Gbit/s of inner packets per direction on one core.
 //!
-//! `cargo run --release -p gateway --example datapath`
+//! `cargo run --release -p gateway-core --example datapath`
 #![allow(
     clippy::unwrap_used,
     reason = "a benchmark program: a failure is a panic with its message"
@@ -12,10 +12,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use gateway::client::{ClientConfig, ClientCore, ClientState};
-use gateway::config::{Config, Resolved};
-use gateway::core::{Core, CoreConfig, CoreRandom};
-use gateway::driver::{Engine, Output, TUN_HEADROOM};
+use gateway_core::pool::AddressPool;
+use gateway_core::secret::Secret;
+use gateway_core::users::UserDb;
+use gateway_core::{
+    ClientConfig, ClientCore, ClientState, Core, CoreConfig, CoreRandom, Engine, Output,
+    TUN_HEADROOM,
+};
 use wire::PacketBuf;
 use wire::random::DeterministicRandom;
 
@@ -57,26 +60,19 @@ fn packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
 }
 
 fn main() {
-    let config = Config {
-        psk: Some(gateway::secret::Secret::new("k")),
-        ..Config::default()
-    };
-    let users = vec![gateway::users::parse_user_flag("alice:pw").unwrap()];
-    let resolved = Resolved::new(config, users, &mut DeterministicRandom::new(1)).unwrap();
+    let users = UserDb::parse("alice pw\n").unwrap();
+    let pool = AddressPool::new("10.77.0.0/24".parse().unwrap(), None, []).unwrap();
+    let config = CoreConfig::new(pool, Secret::new("k"), users);
     let mut now = clock();
-    let mut server = Core::new(
-        CoreConfig::from_resolved(&resolved).unwrap(),
-        now,
-        seeded(10),
-    );
+    let mut server = Core::new(config, now, seeded(10));
     let mut client = ClientCore::new(
         ClientConfig {
             server: "192.0.2.1:500".parse().unwrap(),
             local_ike: "198.51.100.7:40000".parse().unwrap(),
             local_nat_t: "198.51.100.7:40001".parse().unwrap(),
-            psk: gateway::secret::Secret::new("k"),
+            psk: Secret::new("k"),
             user: "alice".into(),
-            password: gateway::secret::Secret::new("pw"),
+            password: Secret::new("pw"),
             profile: ike::Profile::linux(),
             l2tp: l2tp::Config::lac(),
             ppp: ppp::Config::default(),

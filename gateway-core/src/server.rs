@@ -15,11 +15,6 @@
 //! An L2TP peer is identified by its ESP SA pair lineage ([`l2tp::PeerId`] per IPsec
 //! peer, joined by rekeys), never by address: several clients behind one NAT work.
 
-mod counters;
-pub mod mss;
-mod peer;
-pub mod transport;
-
 #[cfg(test)]
 mod tests;
 
@@ -33,13 +28,14 @@ use wire::PacketBuf;
 use wire::ip::IpProtocol;
 use wire::random::SecureRandom;
 
-use crate::driver::{Engine, Output};
+use crate::counters::Counters;
+use crate::engine::{Engine, Output};
+use crate::peer::{Inbound, Peer};
 use crate::pool::AddressPool;
 use crate::status::{EspStatus, SessionStatus, StatusReport};
 use crate::users::{Credential, UserDb};
 
-pub use counters::Counters;
-use peer::{Inbound, Peer};
+use crate::{mss, transport};
 
 /// Everything the core needs from the configuration.
 #[derive(Debug, Clone)]
@@ -75,77 +71,96 @@ pub struct CoreConfig {
 }
 
 impl CoreConfig {
-    /// Builds the core's configuration from a resolved gateway configuration.
-    pub fn from_resolved(r: &crate::config::Resolved) -> Result<Self, crate::pool::PoolError> {
-        let c = &r.config;
-        let pool = AddressPool::new(
-            c.network.pool,
-            c.network.gateway_address,
-            r.users.static_addresses(),
-        )?;
-        let auth_methods = c
-            .auth_methods()
-            .into_iter()
-            .map(|m| match m {
-                crate::config::AuthMethod::MsChapV2 => ppp::AuthMethod::MsChapV2,
-                crate::config::AuthMethod::ChapMd5 => ppp::AuthMethod::ChapMd5,
-                crate::config::AuthMethod::Pap => ppp::AuthMethod::Pap,
-            })
-            .collect();
+    /// A configuration with the gateway's defaults (those of an empty configuration
+    /// file): the given pool, PSK and users; DNS none; clients isolated; 1024 sessions,
+    /// 4 per user; idle timeout one hour; ports 500 and 4500; MS-CHAPv2 then CHAP-MD5,
+    /// MRU 1400, LCP echo every 20 s (3 misses); L2TP HELLO every 60 s, 2 tunnels per
+    /// peer; IKE with DPD every 30 s, ESP always in UDP, at most 1024 half-open ISAKMP
+    /// SAs (16 per source). The `l2tpgw` binary builds its configuration from this and
+    /// the resolved configuration file.
+    pub fn new(pool: AddressPool, psk: crate::secret::Secret, users: UserDb) -> Self {
         let ppp = ppp::Config {
-            mru: c.ppp.mru,
-            auth_methods,
-            echo_interval: (c.ppp.lcp_echo_interval_secs > 0)
-                .then(|| Duration::from_secs(c.ppp.lcp_echo_interval_secs)),
-            echo_failures: u8::try_from(c.ppp.lcp_echo_failures).unwrap_or(u8::MAX),
+            mru: 1400,
+            auth_methods: vec![ppp::AuthMethod::MsChapV2, ppp::AuthMethod::ChapMd5],
+            echo_interval: Some(Duration::from_secs(20)),
+            echo_failures: 3,
             ..ppp::Config::default()
         };
-        let mut l2tp = l2tp::Config::default();
-        // 0 switches HELLOs off.
-        l2tp.hello_interval = (c.l2tp.hello_interval_secs > 0)
-            .then(|| Duration::from_secs(c.l2tp.hello_interval_secs));
-        let mut ike = ike::Config {
-            legacy: c.ike.legacy,
-            force_encapsulation: c.ike.force_encapsulation,
-            windows_nat_compat: c.ike.windows_server_behind_nat,
-            aggressive_mode: c.ike.aggressive_mode,
-            dpd: c.ike.dpd_interval_secs > 0,
-            // 0 switches DPD off (no announcement, no R-U-THERE).
-            dpd_interval: (c.ike.dpd_interval_secs > 0)
-                .then(|| Duration::from_secs(c.ike.dpd_interval_secs)),
-            nat_t_port: c.nat_t_port,
+        let l2tp = l2tp::Config {
+            hello_interval: Some(Duration::from_secs(60)),
+            max_tunnels_per_peer: 2,
+            max_sessions: 1024,
+            ..l2tp::Config::default()
+        };
+        let ike = ike::Config {
+            legacy: false,
+            force_encapsulation: true,
+            windows_nat_compat: true,
+            aggressive_mode: false,
+            dpd: true,
+            dpd_interval: Some(Duration::from_secs(30)),
+            nat_t_port: 4500,
             limits: ike::Limits {
-                half_open: usize::try_from(c.limits.half_open_ike_sas).unwrap_or(usize::MAX),
-                half_open_per_source: usize::try_from(c.limits.half_open_ike_sas_per_source)
-                    .unwrap_or(usize::MAX),
+                half_open: 1024,
+                half_open_per_source: 16,
                 ..ike::Limits::default()
+            },
+            auth: ike::AuthPolicy {
+                psk: true,
+                certificates: true,
             },
             ..ike::Config::default()
         };
-        r.apply_ike_auth(&mut ike);
-        l2tp.max_tunnels_per_peer =
-            usize::try_from(c.limits.tunnels_per_peer).unwrap_or(usize::MAX);
-        l2tp.max_sessions = usize::try_from(c.limits.sessions).unwrap_or(usize::MAX);
-        Ok(Self {
+        Self {
             pool,
-            dns: [
-                c.network.dns.first().copied(),
-                c.network.dns.get(1).copied(),
-            ],
-            client_to_client: c.network.client_to_client,
-            max_sessions: usize::try_from(c.limits.sessions).unwrap_or(usize::MAX),
-            sessions_per_user: usize::try_from(c.limits.sessions_per_user).unwrap_or(usize::MAX),
-            idle_timeout: (c.ppp.idle_timeout_secs > 0)
-                .then(|| Duration::from_secs(c.ppp.idle_timeout_secs)),
-            ike_port: c.ike_port,
-            nat_t_port: c.nat_t_port,
+            dns: [None, None],
+            client_to_client: false,
+            max_sessions: 1024,
+            sessions_per_user: 4,
+            idle_timeout: Some(Duration::from_secs(3600)),
+            ike_port: 500,
+            nat_t_port: 4500,
             ppp: Arc::new(ppp),
             l2tp,
-            users: r.users.clone(),
-            pinned_users: r.pinned_users.clone(),
+            users,
+            pinned_users: Vec::new(),
             ike,
-            psk: r.psk.clone(),
-        })
+            psk,
+        }
+    }
+}
+
+/// The base of the unit tests' virtual clock (the one place they read the clock).
+#[cfg(test)]
+pub(crate) fn test_clock() -> Instant {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the base of the tests' virtual clock"
+    )]
+    Instant::now()
+}
+
+/// The configuration the tests start from: [`CoreConfig::new`] with the pool
+/// 10.77.0.0/24, `psk`, and the quick-start `NAME:PASSWORD` users.
+#[cfg(test)]
+pub(crate) fn test_config(users: &[&str], psk: &str) -> CoreConfig {
+    let pinned: Vec<crate::users::User> = users
+        .iter()
+        .map(|u| crate::users::parse_user_flag(u).unwrap())
+        .collect();
+    let mut db = UserDb::new();
+    for u in &pinned {
+        db.upsert(u.clone());
+    }
+    let pool = AddressPool::new(
+        crate::pool::Ipv4Cidr::new(Ipv4Addr::new(10, 77, 0, 0), 24).unwrap(),
+        None,
+        db.static_addresses(),
+    )
+    .unwrap();
+    CoreConfig {
+        pinned_users: pinned,
+        ..CoreConfig::new(pool, crate::secret::Secret::new(psk), db)
     }
 }
 
@@ -215,17 +230,6 @@ pub struct CoreRandom {
     pub l2tp: Box<dyn SecureRandom>,
 }
 
-impl CoreRandom {
-    /// The operating system's generator for everything.
-    pub fn os() -> Self {
-        Self {
-            core: Box::new(crate::secret::OsRandom),
-            ike: Box::new(crate::secret::OsRandom),
-            l2tp: Box::new(crate::secret::OsRandom),
-        }
-    }
-}
-
 /// The sans-IO gateway core. See the module documentation.
 pub struct Core {
     config: CoreConfig,
@@ -285,8 +289,8 @@ impl Core {
             tunnels: Vec::new(),
             pending: VecDeque::new(),
             seal_buf: PacketBuf::new(
-                crate::driver::TUN_HEADROOM + 65_535 + crate::driver::TUN_TAILROOM,
-                crate::driver::TUN_HEADROOM,
+                crate::engine::TUN_HEADROOM + 65_535 + crate::engine::TUN_TAILROOM,
+                crate::engine::TUN_HEADROOM,
             ),
             ike,
             ike_sas: Vec::new(),
@@ -920,7 +924,7 @@ impl Core {
     /// `session` a PPP frame) for `peer` and queues the datagram.
     fn queue_sealed(&mut self, peer: l2tp::PeerId, session: Option<l2tp::SessionRef>, len: usize) {
         let mut buf = core::mem::replace(&mut self.seal_buf, PacketBuf::new(0, 0));
-        buf.reset(crate::driver::TUN_HEADROOM);
+        buf.reset(crate::engine::TUN_HEADROOM);
         let ok = buf
             .set_payload(self.scratch.get(..len).unwrap_or_default())
             .is_ok()
