@@ -8,6 +8,10 @@
 //! is the baseline: its CPU per second (the prober's and the session's share) is
 //! subtracted from every attack's before dividing by the packets sent.
 //!
+//! Amplification is judged on UDP payloads as the attacker counted them (`sent_bytes`,
+//! `replies`, `reply_bytes`: every answer to any spoofed address reaches its socket);
+//! the link's counters, which count IP fragments and Ethernet headers, go to the JSON.
+//!
 //! When the gateway cannot keep up, the kernel drops datagrams at its full socket
 //! buffers (`rcvbuf_drops`, from the server namespace's `/proc/net/snmp`): CPU per packet
 //! *sent* then understates what one packet costs, so the CPU target is judged per packet
@@ -89,6 +93,8 @@ struct Row {
     rss_growth_mb: Option<f64>,
     reply_bytes_ratio: Option<f64>,
     reply_packets_ratio: Option<f64>,
+    link_bytes_ratio: Option<f64>,
+    link_frames_ratio: Option<f64>,
     log_lines_per_packet: Option<f64>,
     load: String,
     checks: Vec<Check>,
@@ -136,8 +142,12 @@ fn row(r: &Run, baseline_cpu_rate: Option<f64>) -> Row {
         (Some(h), Some(b)) => Some(((h - b) / 1024.0).max(0.0)),
         _ => None,
     };
-    let reply_bytes_ratio = ratio(r.num("if_tx_bytes"), r.num("if_rx_bytes"));
-    let reply_packets_ratio = ratio(r.num("if_tx_packets"), r.num("if_rx_packets"));
+    // UDP payloads as the attacker counted them: the link's frames would count a 16 KB
+    // datagram as a dozen IP fragments.
+    let reply_bytes_ratio = ratio(r.num("reply_bytes"), r.num("sent_bytes"));
+    let reply_packets_ratio = ratio(r.num("replies"), sent);
+    let link_bytes_ratio = ratio(r.num("if_tx_bytes"), r.num("if_rx_bytes"));
+    let link_frames_ratio = ratio(r.num("if_tx_packets"), r.num("if_rx_packets"));
     let log_lines_per_packet = ratio(r.num("log_lines"), sent);
     let mut row = Row {
         attack,
@@ -156,6 +166,8 @@ fn row(r: &Run, baseline_cpu_rate: Option<f64>) -> Row {
         rss_growth_mb,
         reply_bytes_ratio,
         reply_packets_ratio,
+        link_bytes_ratio,
+        link_frames_ratio,
         log_lines_per_packet,
         load: r.text("load").to_owned(),
         checks: Vec::new(),
@@ -332,7 +344,8 @@ fn json(rows: &[Row], meta: &Run) -> String {
             "{{\"attack\":{},\"target_rate\":{},\"rate\":{},\"sent\":{},\"cpu_s\":{},\"window_s\":{},\
              \"cpu_ms_per_packet\":{},\"cpu_ms_per_taken\":{},\"cpu_pct\":{},\"drop_pct\":{},\"legit_answered_pct\":{},\"legit_median_ms\":{},\
              \"ping_loss_pct\":{},\"rss_growth_mb\":{},\"reply_bytes_ratio\":{},\
-             \"reply_packets_ratio\":{},\"log_lines_per_packet\":{},\"load\":{},\"checks\":[",
+             \"reply_packets_ratio\":{},\"link_bytes_ratio\":{},\"link_frames_ratio\":{},\
+             \"log_lines_per_packet\":{},\"load\":{},\"checks\":[",
             json_str(&r.attack),
             json_num(r.target_rate),
             json_num(r.rate),
@@ -349,6 +362,8 @@ fn json(rows: &[Row], meta: &Run) -> String {
             json_num(r.rss_growth_mb),
             json_num(r.reply_bytes_ratio),
             json_num(r.reply_packets_ratio),
+            json_num(r.link_bytes_ratio),
+            json_num(r.link_frames_ratio),
             json_num(r.log_lines_per_packet),
             json_str(&r.load),
         );
@@ -420,8 +435,8 @@ mod tests {
         let attack = Run::parse(
             "attack=bad-mm3\ntarget_rate=5000\nrate=4990\nsent=50000\ncpu_ticks=1010\nclk_tck=100\n\
              window_ns=10000000000\nprobes=1000\nanswered=600\nmedian_ms=229\nping_tx=200\n\
-             ping_rx=150\nrss_before_kb=10240\nhwm_after_kb=20480\nif_rx_bytes=30000000\n\
-             if_tx_bytes=0\nif_rx_packets=50000\nif_tx_packets=0\nlog_lines=3\nrcvbuf_drops=40000\n",
+             ping_rx=150\nrss_before_kb=10240\nhwm_after_kb=20480\nsent_bytes=30000000\n\
+             reply_bytes=0\nreplies=0\nlog_lines=3\nrcvbuf_drops=40000\n",
         );
         let rows = rows(&[Run::parse(BASELINE), attack]);
         let r = &rows[1];
@@ -455,7 +470,7 @@ mod tests {
     fn amplification_rate_and_log_lines_are_judged() {
         let r = &rows(&[Run::parse(
             "attack=big-proposal\ntarget_rate=20\nrate=10\nsent=100\nlog_lines=198400\n\
-             if_rx_bytes=1000\nif_tx_bytes=1500\nif_rx_packets=10\nif_tx_packets=10\n",
+             sent_bytes=1000\nreply_bytes=1500\nreplies=100\nif_rx_bytes=1000\nif_tx_bytes=1\n",
         )])[0];
         let verdicts: BTreeMap<&str, Option<bool>> =
             r.checks.iter().map(|c| (c.name, c.pass)).collect();
@@ -465,6 +480,11 @@ mod tests {
         assert_eq!(verdicts["log lines per message"], Some(false));
         assert_eq!(verdicts["RSS growth"], None, "missing figures are n/a");
         assert!((r.log_lines_per_packet.unwrap() - 1984.0).abs() < 1e-9);
+        assert_eq!(
+            r.link_bytes_ratio,
+            Some(0.001),
+            "the link's figures are kept apart"
+        );
     }
 
     #[test]
