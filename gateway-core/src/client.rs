@@ -704,6 +704,7 @@ mod tests {
     use wire::random::DeterministicRandom;
 
     use super::*;
+    use crate::counters::Counter;
     use crate::engine::TUN_HEADROOM;
     use crate::server::{Core, CoreRandom, test_clock, test_config};
 
@@ -1006,7 +1007,7 @@ mod tests {
         );
         assert_eq!(client.reached(), None);
         assert_eq!(client.state(), ClientState::Down);
-        assert_eq!(server.counters().get("auth_failures"), 1);
+        assert_eq!(server.counters().get(Counter::AuthFailures), 1);
     }
 
     /// Quick Mode rekeys (ESP lifetime 30 s) and a Main Mode rekey (ISAKMP lifetime
@@ -1374,7 +1375,7 @@ mod tests {
                 .handle_udp(now, to_server, from_client, &mut d)
                 .is_none()
         );
-        assert_eq!(server.counters().get("esp_wrong_encapsulation"), 1);
+        assert_eq!(server.counters().get(Counter::EspWrongEncapsulation), 1);
         // ... and raw they arrive.
         let mut d = esp.clone();
         let r = server

@@ -51,7 +51,7 @@
 //! ```
 
 pub mod client;
-mod counters;
+pub mod counters;
 pub mod engine;
 pub mod mss;
 mod peer;
@@ -63,6 +63,6 @@ pub mod transport;
 pub mod users;
 
 pub use client::{ClientConfig, ClientCore, ClientProfile, ClientState};
-pub use counters::Counters;
+pub use counters::{Counter, Counters};
 pub use engine::{Engine, InterfaceConfig, Output, TUN_HEADROOM, TUN_TAILROOM};
 pub use server::{Core, CoreConfig, CoreRandom, SaPair};

@@ -28,7 +28,7 @@ use wire::PacketBuf;
 use wire::ip::IpProtocol;
 use wire::random::SecureRandom;
 
-use crate::counters::Counters;
+use crate::counters::{Counter, Counters};
 use crate::engine::{Engine, Output};
 use crate::peer::{Inbound, Peer};
 use crate::pool::AddressPool;
@@ -366,7 +366,7 @@ impl Core {
                 udp_encapsulated: pair.udp_encapsulated,
             },
         );
-        self.counters.bump("sa_pairs_installed");
+        self.counters.bump(Counter::SaPairsInstalled);
         tracing::debug!(peer = ?id, spi = %pair.inbound.spi, remote = %pair.remote, "ESP SA pair installed");
         Ok(())
     }
@@ -421,24 +421,24 @@ impl Core {
     /// negotiated for the other encapsulation, is dropped and counted.
     fn esp_in(&mut self, now: Instant, path: EspPath, data: &mut [u8]) -> Option<Range<usize>> {
         let Ok(spi) = esp::nat_t::spi(data) else {
-            self.counters.bump("esp_truncated");
+            self.counters.bump(Counter::EspTruncated);
             return None;
         };
         let Some(entry) = self.inbound.get_mut(&spi) else {
-            self.counters.bump("esp_unknown_spi");
+            self.counters.bump(Counter::EspUnknownSpi);
             return None;
         };
         if entry.udp_encapsulated != matches!(path, EspPath::Udp { .. }) {
             // Raw ESP on an SA negotiated for UDP 4500, or ESP in UDP on a raw one: not
             // what IKE agreed, so not opened (nor its sequence number consumed).
-            self.counters.bump("esp_wrong_encapsulation");
+            self.counters.bump(Counter::EspWrongEncapsulation);
             return None;
         }
         let peer_id = entry.peer;
         let opened = match entry.sa.open(data) {
             Ok(o) => o,
             Err(e) => {
-                self.counters.bump_esp(e);
+                self.counters.bump(e);
                 return None;
             }
         };
@@ -446,7 +446,7 @@ impl Core {
             return None;
         }
         if opened.next_header != IpProtocol::Udp {
-            self.counters.bump("esp_not_udp");
+            self.counters.bump(Counter::EspNotUdp);
             return None;
         }
         let range = opened.range.clone();
@@ -470,7 +470,7 @@ impl Core {
         let inner = match transport::parse_inner(datagram, checksum_addrs) {
             Ok(i) => i,
             Err(e) => {
-                self.counters.bump(e.label());
+                self.counters.bump(e);
                 return None;
             }
         };
@@ -486,7 +486,7 @@ impl Core {
             }
             Err(_) => {
                 // Counted in the L2TP engine's stats; it may also have queued a reply.
-                self.counters.bump("l2tp_rejected");
+                self.counters.bump(Counter::L2tpRejected);
                 self.process(now);
                 return None;
             }
@@ -495,7 +495,7 @@ impl Core {
         let frame_end = start + ppp_in.range.end;
         let session_ref = ppp_in.session;
         let Some(session) = self.sessions.get_mut(&session_ref) else {
-            self.counters.bump("ppp_no_session");
+            self.counters.bump(Counter::PppNoSession);
             return None;
         };
         session.last_rx = now;
@@ -507,22 +507,22 @@ impl Core {
                 return None;
             }
             Err(_) => {
-                self.counters.bump("ppp_malformed");
+                self.counters.bump(Counter::PppMalformed);
                 self.dirty.push(session_ref);
                 self.process(now);
                 return None;
             }
         };
         let ppp::IpIn::V4(packet) = ip else {
-            self.counters.bump("ipv6_from_client");
+            self.counters.bump(Counter::Ipv6FromClient);
             return None;
         };
         let Ok(v4) = wire::ip::Ipv4Packet::new_checked(packet) else {
-            self.counters.bump("inner_ip_malformed");
+            self.counters.bump(Counter::InnerIpMalformed);
             return None;
         };
         if !session.routed || v4.src() != session.ip {
-            self.counters.bump("spoofed_source");
+            self.counters.bump(Counter::SpoofedSource);
             return None;
         }
         let dst = v4.dst();
@@ -531,7 +531,7 @@ impl Core {
             && dst != self.config.pool.gateway()
             && dst != self.config.pool.cidr().broadcast()
         {
-            self.counters.bump("client_to_client");
+            self.counters.bump(Counter::ClientToClient);
             return None;
         }
         session.bytes_in += packet.len() as u64;
@@ -540,7 +540,7 @@ impl Core {
         let range = frame_end.checked_sub(packet.len())?..frame_end;
         let mss_limit = session.mss_limit;
         if mss::clamp(data.get_mut(range.clone())?, mss_limit) {
-            self.counters.bump("tcp_mss_clamped");
+            self.counters.bump(Counter::TcpMssClamped);
         }
         Some(range)
     }
@@ -549,20 +549,20 @@ impl Core {
     /// message) for it.
     fn seal_for_peer(&mut self, peer_id: l2tp::PeerId, buf: &mut PacketBuf) -> Option<Output> {
         let Some(peer) = self.peers.get_mut(&peer_id) else {
-            self.counters.bump("no_peer");
+            self.counters.bump(Counter::NoPeer);
             return None;
         };
         let addrs = (!peer.udp_encapsulated).then_some((peer.local.ip(), peer.remote.ip()));
         if transport::push_udp(buf, peer.l2tp_port, addrs).is_err() {
-            self.counters.bump("tx_no_room");
+            self.counters.bump(Counter::TxNoRoom);
             return None;
         }
         let Some(out) = peer.current_outbound() else {
-            self.counters.bump("no_outbound_sa");
+            self.counters.bump(Counter::NoOutboundSa);
             return None;
         };
         if let Err(e) = out.seal(IpProtocol::Udp, buf) {
-            self.counters.bump_esp(e);
+            self.counters.bump(e);
             return None;
         }
         Some(if peer.udp_encapsulated {
@@ -624,7 +624,7 @@ impl Core {
         match ev {
             l2tp::Event::TunnelUp { peer, tunnel, .. } => {
                 self.tunnels.push(l2tp::TunnelHandle { peer, tunnel });
-                self.counters.bump("l2tp_tunnels_up");
+                self.counters.bump(Counter::L2tpTunnelsUp);
             }
             l2tp::Event::TunnelDown {
                 peer,
@@ -660,7 +660,7 @@ impl Core {
         let ike = ike::IkeSaId(p.ike);
         let spis: Vec<esp::Spi> = p.inbound_spis().collect();
         tracing::debug!(?peer, "L2TP peer timed out: deleting its IPsec SAs");
-        self.counters.bump("dead_peers_released");
+        self.counters.bump(Counter::DeadPeersReleased);
         for spi in spis {
             // Pairs without a live ISAKMP SA (or installed directly) go at once; the rest
             // through IKE's ChildSaDown.
@@ -673,7 +673,7 @@ impl Core {
 
     fn start_session(&mut self, now: Instant, sref: l2tp::SessionRef) {
         if self.sessions.len() >= self.config.max_sessions || self.shutting_down {
-            self.counters.bump("session_limit");
+            self.counters.bump(Counter::SessionLimit);
             let _ = self.l2tp.close_session(now, sref);
             return;
         }
@@ -704,7 +704,7 @@ impl Core {
             },
         );
         self.dirty.push(sref);
-        self.counters.bump("sessions_started");
+        self.counters.bump(Counter::SessionsStarted);
     }
 
     fn end_session(&mut self, sref: l2tp::SessionRef) {
@@ -713,7 +713,7 @@ impl Core {
                 self.routes.remove(&s.ip);
             }
             self.config.pool.release(s.ip);
-            self.counters.bump("sessions_ended");
+            self.counters.bump(Counter::SessionsEnded);
         }
     }
 
@@ -765,7 +765,7 @@ impl Core {
                     None => ppp::AuthDecision::Reject,
                 };
                 if decision == ppp::AuthDecision::Reject {
-                    self.counters.bump("auth_failures");
+                    self.counters.bump(Counter::AuthFailures);
                     tracing::info!(user = %user, method = ?data.method(), "authentication failed");
                 }
                 if let Some(s) = self.sessions.get_mut(&sref) {
@@ -788,7 +788,7 @@ impl Core {
                         .saturating_sub(mss::TCP_IPV4_HEADERS);
                     if peer_ip != s.ip {
                         // The engine Naks any other address; this cannot happen.
-                        self.counters.bump("ipcp_address_mismatch");
+                        self.counters.bump(Counter::IpcpAddressMismatch);
                         return;
                     }
                     s.routed = true;
@@ -826,7 +826,7 @@ impl Core {
                 match self.config.pool.allocate_static(addr) {
                     Ok(a) => Some(a),
                     Err(e) => {
-                        self.counters.bump("static_address_unavailable");
+                        self.counters.bump(Counter::StaticAddressUnavailable);
                         tracing::warn!(user = %user, ip = %addr, "static address unavailable ({e}): session refused");
                         None
                     }
@@ -835,7 +835,7 @@ impl Core {
             None => match self.config.pool.allocate() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    self.counters.bump("pool_exhausted");
+                    self.counters.bump(Counter::PoolExhausted);
                     tracing::warn!("address pool exhausted: session refused");
                     None
                 }
@@ -855,7 +855,7 @@ impl Core {
             }
             // Cannot happen: the event is handled before the session's next frame.
             self.config.pool.release(a);
-            self.counters.bump("ipcp_address_mismatch");
+            self.counters.bump(Counter::IpcpAddressMismatch);
         }
         s.ppp.close(now);
         self.dirty.push(sref);
@@ -896,7 +896,7 @@ impl Core {
         let excess = same.len() + 1 - self.config.sessions_per_user;
         for (_, old) in same.into_iter().take(excess) {
             tracing::info!(user = %user, "replacing an older session of the same user");
-            self.counters.bump("sessions_replaced");
+            self.counters.bump(Counter::SessionsReplaced);
             if let Some(s) = self.sessions.get_mut(&old) {
                 s.ppp.close(now);
                 self.dirty.push(old);
@@ -937,7 +937,7 @@ impl Core {
                 });
             }
         } else {
-            self.counters.bump("control_tx_dropped");
+            self.counters.bump(Counter::ControlTxDropped);
         }
         self.seal_buf = buf;
     }
@@ -979,7 +979,7 @@ impl Core {
                 ike::Event::IkeSaUp { ike, path, .. } => {
                     tracing::info!(peer = %path.remote, "IKE SA up");
                     self.ike_sas.push(ike);
-                    self.counters.bump("ike_sas_up");
+                    self.counters.bump(Counter::IkeSasUp);
                 }
                 ike::Event::ChildSaUp(c) => {
                     let pair = SaPair {
@@ -992,7 +992,7 @@ impl Core {
                     };
                     if let Err(e) = self.install_sa_pair(now, pair) {
                         tracing::warn!("cannot install an ESP SA pair: {e:?}");
-                        self.counters.bump("sa_install_failed");
+                        self.counters.bump(Counter::SaInstallFailed);
                     }
                 }
                 ike::Event::ChildSaDown {
@@ -1039,7 +1039,7 @@ impl Engine for Core {
             self.ike_in(now, local, remote, data);
             None
         } else {
-            self.counters.bump("unknown_port");
+            self.counters.bump(Counter::UnknownPort);
             None
         }
     }
@@ -1059,36 +1059,36 @@ impl Engine for Core {
             Some(4) => match wire::ip::Ipv4Packet::new_checked(buf.payload()) {
                 Ok(p) => p.dst(),
                 Err(_) => {
-                    self.counters.bump("tun_malformed");
+                    self.counters.bump(Counter::TunMalformed);
                     return None;
                 }
             },
             Some(6) => {
-                self.counters.bump("tun_ipv6");
+                self.counters.bump(Counter::TunIpv6);
                 return None;
             }
             _ => {
-                self.counters.bump("tun_malformed");
+                self.counters.bump(Counter::TunMalformed);
                 return None;
             }
         };
         let Some(&sref) = self.routes.get(&dst) else {
-            self.counters.bump("no_route");
+            self.counters.bump(Counter::NoRoute);
             return None;
         };
         let len = buf.len() as u64;
         let session = self.sessions.get_mut(&sref)?;
         if mss::clamp(buf.payload_mut(), session.mss_limit) {
-            self.counters.bump("tcp_mss_clamped");
+            self.counters.bump(Counter::TcpMssClamped);
         }
         if !session.ppp.ipv4_open() || session.ppp.encap_ip(ppp::IpVersion::V4, buf).is_err() {
-            self.counters.bump("ppp_not_open");
+            self.counters.bump(Counter::PppNotOpen);
             return None;
         }
         session.bytes_out += len;
         session.packets_out += 1;
         if self.l2tp.encap_data(sref, buf).is_err() {
-            self.counters.bump("l2tp_not_open");
+            self.counters.bump(Counter::L2tpNotOpen);
             return None;
         }
         self.seal_for_peer(sref.peer, buf)
@@ -1129,7 +1129,7 @@ impl Engine for Core {
             if buf.set_payload(&p.bytes).is_ok() {
                 return Some(p.output);
             }
-            self.counters.bump("tx_no_room");
+            self.counters.bump(Counter::TxNoRoom);
         }
         None
     }

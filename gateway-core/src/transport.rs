@@ -36,17 +36,6 @@ pub enum InnerUdpError {
     BadChecksum,
 }
 
-impl InnerUdpError {
-    /// The drop-counter name.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::BadLength => "inner_udp_length",
-            Self::NotL2tp(_) => "inner_udp_not_l2tp",
-            Self::BadChecksum => "inner_udp_checksum",
-        }
-    }
-}
-
 /// The L2TP payload of an inner UDP datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InnerUdp {
@@ -130,17 +119,6 @@ pub enum RawEspError {
     NotEsp(u8),
     /// A fragment (the kernel reassembles before raw delivery; never expected).
     Fragment,
-}
-
-impl RawEspError {
-    /// The drop-counter name.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Header(_) => "raw_esp_bad_header",
-            Self::NotEsp(_) => "raw_esp_not_esp",
-            Self::Fragment => "raw_esp_fragment",
-        }
-    }
 }
 
 impl core::fmt::Display for RawEspError {

@@ -655,14 +655,14 @@ fn spoofed_sources_and_client_to_client_are_dropped_and_counted() {
         core.handle_udp(now, server, clients[0].remote, &mut d),
         None
     );
-    assert_eq!(core.counters().get("spoofed_source"), 1);
+    assert_eq!(core.counters().get(Counter::SpoofedSource), 1);
     // Alice talking to Bob directly: refused by default.
     let (_, mut d) = clients[0].send_ip(a, b, b"x");
     assert_eq!(
         core.handle_udp(now, server, clients[0].remote, &mut d),
         None
     );
-    assert_eq!(core.counters().get("client_to_client"), 1);
+    assert_eq!(core.counters().get(Counter::ClientToClient), 1);
     // To the gateway itself: fine.
     let (_, mut d) = clients[0].send_ip(a, Ipv4Addr::new(10, 77, 0, 1), b"x");
     assert!(
@@ -681,7 +681,7 @@ fn spoofed_sources_and_client_to_client_are_dropped_and_counted() {
         core.handle_udp(now, server, clients[0].remote, &mut again),
         None
     );
-    assert_eq!(core.counters().get("esp_replayed"), 1);
+    assert_eq!(core.counters().get(Counter::EspReplayed), 1);
     // A packet from the TUN for an address nobody holds.
     let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
     buf.set_payload(&ipv4_udp(
@@ -691,7 +691,7 @@ fn spoofed_sources_and_client_to_client_are_dropped_and_counted() {
     ))
     .unwrap();
     assert_eq!(core.handle_tun(now, &mut buf), None);
-    assert_eq!(core.counters().get("no_route"), 1);
+    assert_eq!(core.counters().get(Counter::NoRoute), 1);
     let report = core.status(now);
     assert_eq!(
         report.counters.get("dropped.spoofed_source"),
@@ -762,7 +762,7 @@ fn wrong_password_is_refused_and_counted() {
         |_, c| c[0].down,
     );
     assert!(clients[0].up.is_none());
-    assert_eq!(core.counters().get("auth_failures"), 1);
+    assert_eq!(core.counters().get(Counter::AuthFailures), 1);
     assert!(core.routes.is_empty());
 }
 
@@ -816,7 +816,7 @@ fn a_reconnecting_user_replaces_the_old_session() {
         Duration::from_secs(60),
         |core, c| c[1].up.is_some() && c[0].down && core.session_count() == 1,
     );
-    assert_eq!(core.counters().get("sessions_replaced"), 1);
+    assert_eq!(core.counters().get(Counter::SessionsReplaced), 1);
     let new_ip = both[1].up.unwrap();
     assert_eq!(core.route(new_ip), Some(Some("alice")));
     assert_ne!(
@@ -1223,7 +1223,7 @@ fn esp_on_the_other_encapsulation_or_unknown_spi_is_dropped_counted_never_answer
     let server: SocketAddr = SERVER.parse().unwrap();
     let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
     while core.poll_output(&mut buf).is_some() {}
-    let wrong = |core: &Core| core.counters().get("esp_wrong_encapsulation");
+    let wrong = |core: &Core| core.counters().get(Counter::EspWrongEncapsulation);
 
     // The raw ESP client's packet arriving in UDP 4500: dropped, counted.
     let raw_ip = raw.up.unwrap();
@@ -1241,7 +1241,7 @@ fn esp_on_the_other_encapsulation_or_unknown_spi_is_dropped_counted_never_answer
     unknown[..4].copy_from_slice(&0xdead_beefu32.to_be_bytes());
     let mut p = raw_ipv4(raw.remote.ip(), server.ip(), &unknown);
     assert_eq!(raw_in(&mut core, now, &mut p), None);
-    assert_eq!(core.counters().get("esp_unknown_spi"), 1);
+    assert_eq!(core.counters().get(Counter::EspUnknownSpi), 1);
     // Nothing was answered.
     assert!(core.poll_output(&mut buf).is_none());
     // The refused packet consumed nothing: the same bytes on the right path open.
@@ -1284,7 +1284,7 @@ fn ike_without_nat_negotiates_transport_mode_and_raw_esp() {
     assert_eq!(c.remote.port(), 500, "no float to 4500 without NAT");
     let status = core.status(now);
     assert!(!status.sessions[0].esp.as_ref().unwrap().udp_encapsulated);
-    assert_eq!(core.counters().get("esp_wrong_encapsulation"), 0);
+    assert_eq!(core.counters().get(Counter::EspWrongEncapsulation), 0);
 }
 
 /// An IPv4 TCP SYN from `src` to `dst` announcing `mss`, checksums filled in.
