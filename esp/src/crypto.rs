@@ -4,89 +4,14 @@
 //! pads, AEAD contexts) so that the per-packet path only clones small fixed-size states
 //! and never allocates.
 
-use aes::Aes128;
-use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
-use hmac::Hmac;
+use hmac::{Hmac, KeyInit};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
+use crate::cbc::{CbcCipher, LengthError};
 use crate::{Encryption, Integrity, SaParams};
-
-/// A CBC block cipher with its key schedules, on aws-lc-rs (AWS-LC's AES-NI assembly
-/// for AES, its table-driven C for 3DES). Both measured faster here than RustCrypto
-/// `aes` + `cbc` (AES-128 1400 bytes: encrypt 1.25 vs 1.43 µs, decrypt 0.18 vs 0.21 µs)
-/// and `des` (about 2.5×); see the crate README. aws-lc-rs wipes its key schedules on
-/// drop. Both directions are keyed (an SA direction uses one; the other costs only
-/// set-up time).
-pub(crate) struct CbcCipher(Box<CbcKeys>);
-
-struct CbcKeys {
-    enc: aws_lc_rs::cipher::EncryptingKey,
-    dec: aws_lc_rs::cipher::DecryptingKey,
-}
-
-/// Why a cipher operation could not run (lengths the caller should have checked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LengthError;
-
-macro_rules! cbc_context {
-    ($context:ident, $iv:expr) => {{
-        use aws_lc_rs::cipher::$context;
-        use aws_lc_rs::iv::FixedLength;
-        let iv: &[u8] = $iv;
-        match iv.len() {
-            16 => $context::Iv128(FixedLength::try_from(iv).map_err(|_| LengthError)?),
-            8 => $context::Iv64(FixedLength::try_from(iv).map_err(|_| LengthError)?),
-            _ => return Err(LengthError),
-        }
-    }};
-}
-
-impl CbcCipher {
-    fn new(enc: Encryption, key: &[u8]) -> Option<Self> {
-        use aws_lc_rs::cipher::{
-            AES_128, AES_192, AES_256, DecryptingKey, EncryptingKey, UnboundCipherKey,
-        };
-        #[allow(
-            deprecated,
-            reason = "3DES is deprecated in aws-lc-rs; ESP still offers it for old clients \
-                      when the configuration enables it"
-        )]
-        let alg = match enc {
-            Encryption::AesCbc128 => &AES_128,
-            Encryption::AesCbc192 => &AES_192,
-            Encryption::AesCbc256 => &AES_256,
-            Encryption::TripleDesCbc => &aws_lc_rs::cipher::DES_EDE3_FOR_LEGACY_USE_ONLY,
-            Encryption::AesGcm16_128 | Encryption::AesGcm16_256 => return None,
-        };
-        Some(Self(Box::new(CbcKeys {
-            enc: EncryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
-            dec: DecryptingKey::cbc(UnboundCipherKey::new(alg, key).ok()?).ok()?,
-        })))
-    }
-
-    /// Encrypts `data` (a whole number of blocks) in place, chaining from `iv`.
-    pub(crate) fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        let context = cbc_context!(EncryptionContext, iv);
-        self.0
-            .enc
-            .less_safe_encrypt(data, context)
-            .map(|_| ())
-            .map_err(|_| LengthError)
-    }
-
-    /// Decrypts `data` (a whole number of blocks) in place, chaining from `iv`.
-    pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), LengthError> {
-        let context = cbc_context!(DecryptionContext, iv);
-        self.0
-            .dec
-            .decrypt(data, context)
-            .map(|_| ())
-            .map_err(|_| LengthError)
-    }
-}
 
 /// An HMAC keyed once: the inner and outer pad states are computed at SA creation and
 /// cloned per packet (a few hundred bytes on the stack), never re-keyed.
@@ -144,8 +69,9 @@ impl Mac {
     }
 }
 
-/// Which library runs AES-GCM. All three are kept so the benchmark can compare them in
-/// the real ESP path; [`GcmBackend::DEFAULT`] is the one the measurements chose.
+/// Which library runs AES-GCM. The shipped build has ring only (the measured choice,
+/// see the crate README); with the `bench` feature, aws-lc-rs and RustCrypto `aes-gcm`
+/// join it so the benchmark compares them in the real ESP path.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcmBackend {
@@ -153,8 +79,10 @@ pub enum GcmBackend {
     /// have it).
     Ring,
     /// aws-lc-rs (AWS-LC's assembly AES-GCM: AES-NI + PCLMULQDQ, or AVX-512 VAES).
+    #[cfg(feature = "bench")]
     AwsLc,
     /// RustCrypto aes-gcm.
+    #[cfg(feature = "bench")]
     RustCrypto,
 }
 
@@ -171,9 +99,8 @@ pub(crate) struct Gcm {
 
 enum GcmKey {
     Ring(Box<RingGcmKey>),
-    AwsLc(aws_lc_rs::aead::LessSafeKey),
-    RustCrypto128(Box<aes_gcm::Aes128Gcm>),
-    RustCrypto256(Box<aes_gcm::Aes256Gcm>),
+    #[cfg(feature = "bench")]
+    Bench(bench::GcmKey),
 }
 
 /// A ring AES-GCM key. ring does not wipe its key schedule when dropped, so this wrapper
@@ -211,30 +138,17 @@ pub(crate) struct TagMismatch;
 impl Gcm {
     fn new(enc: Encryption, key: &[u8], salt: &[u8], backend: GcmBackend) -> Option<Self> {
         let salt: [u8; 4] = salt.try_into().ok()?;
-        let key = match (backend, enc) {
-            (GcmBackend::Ring, Encryption::AesGcm16_128) => {
-                GcmKey::Ring(Box::new(RingGcmKey::new(&ring::aead::AES_128_GCM, key)?))
+        let key = match backend {
+            GcmBackend::Ring => {
+                let alg = match enc {
+                    Encryption::AesGcm16_128 => &ring::aead::AES_128_GCM,
+                    Encryption::AesGcm16_256 => &ring::aead::AES_256_GCM,
+                    _ => return None,
+                };
+                GcmKey::Ring(Box::new(RingGcmKey::new(alg, key)?))
             }
-            (GcmBackend::Ring, Encryption::AesGcm16_256) => {
-                GcmKey::Ring(Box::new(RingGcmKey::new(&ring::aead::AES_256_GCM, key)?))
-            }
-            (GcmBackend::AwsLc, Encryption::AesGcm16_128) => {
-                GcmKey::AwsLc(aws_lc_rs::aead::LessSafeKey::new(
-                    aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_128_GCM, key).ok()?,
-                ))
-            }
-            (GcmBackend::AwsLc, Encryption::AesGcm16_256) => {
-                GcmKey::AwsLc(aws_lc_rs::aead::LessSafeKey::new(
-                    aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, key).ok()?,
-                ))
-            }
-            (GcmBackend::RustCrypto, Encryption::AesGcm16_128) => {
-                GcmKey::RustCrypto128(Box::new(aes_gcm::Aes128Gcm::new_from_slice(key).ok()?))
-            }
-            (GcmBackend::RustCrypto, Encryption::AesGcm16_256) => {
-                GcmKey::RustCrypto256(Box::new(aes_gcm::Aes256Gcm::new_from_slice(key).ok()?))
-            }
-            _ => return None,
+            #[cfg(feature = "bench")]
+            other => GcmKey::Bench(bench::GcmKey::new(other, enc, key)?),
         };
         Some(Self { key, salt })
     }
@@ -269,18 +183,8 @@ impl Gcm {
                     .map_err(|_| LengthError)?;
                 copy_exact(tag, t.as_ref())
             }
-            GcmKey::AwsLc(k) => {
-                let t = k
-                    .seal_in_place_separate_tag(
-                        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                        aws_lc_rs::aead::Aad::from(aad),
-                        data,
-                    )
-                    .map_err(|_| LengthError)?;
-                copy_exact(tag, t.as_ref())
-            }
-            GcmKey::RustCrypto128(k) => rc_seal(&**k, &nonce, aad, data, tag),
-            GcmKey::RustCrypto256(k) => rc_seal(&**k, &nonce, aad, data, tag),
+            #[cfg(feature = "bench")]
+            GcmKey::Bench(k) => k.seal(&nonce, aad, data, tag),
         }
     }
 
@@ -302,16 +206,8 @@ impl Gcm {
                 )
                 .map(|_| ())
                 .map_err(|_| TagMismatch),
-            GcmKey::AwsLc(k) => k
-                .open_in_place(
-                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                    aws_lc_rs::aead::Aad::from(aad),
-                    data_and_tag,
-                )
-                .map(|_| ())
-                .map_err(|_| TagMismatch),
-            GcmKey::RustCrypto128(k) => rc_open(&**k, &nonce, aad, data_and_tag),
-            GcmKey::RustCrypto256(k) => rc_open(&**k, &nonce, aad, data_and_tag),
+            #[cfg(feature = "bench")]
+            GcmKey::Bench(k) => k.open(&nonce, aad, data_and_tag),
         }
     }
 }
@@ -324,32 +220,111 @@ fn copy_exact(dst: &mut [u8], src: &[u8]) -> Result<(), LengthError> {
     Ok(())
 }
 
-fn rc_seal<A: aes_gcm::aead::AeadInOut>(
-    aead: &A,
-    nonce: &[u8; 12],
-    aad: &[u8],
-    data: &mut [u8],
-    tag: &mut [u8],
-) -> Result<(), LengthError> {
-    let nonce = aes_gcm::aead::Nonce::<A>::try_from(&nonce[..]).map_err(|_| LengthError)?;
-    let t = aead
-        .encrypt_inout_detached(&nonce, aad, data.into())
-        .map_err(|_| LengthError)?;
-    copy_exact(tag, &t)
-}
+/// The AES-GCM backends the benchmark compares with ring (feature `bench`, never in the
+/// shipped binary).
+#[cfg(feature = "bench")]
+mod bench {
+    use super::{GcmBackend, LengthError, TagMismatch, copy_exact};
+    use crate::Encryption;
+    use aes_gcm::KeyInit;
 
-fn rc_open<A: aes_gcm::aead::AeadInOut>(
-    aead: &A,
-    nonce: &[u8; 12],
-    aad: &[u8],
-    data_and_tag: &mut [u8],
-) -> Result<(), TagMismatch> {
-    let nonce = aes_gcm::aead::Nonce::<A>::try_from(&nonce[..]).map_err(|_| TagMismatch)?;
-    let split = data_and_tag.len().checked_sub(16).ok_or(TagMismatch)?;
-    let (data, tag) = data_and_tag.split_at_mut(split);
-    let tag = aes_gcm::aead::Tag::<A>::try_from(&tag[..]).map_err(|_| TagMismatch)?;
-    aead.decrypt_inout_detached(&nonce, aad, data.into(), &tag)
-        .map_err(|_| TagMismatch)
+    pub(super) enum GcmKey {
+        AwsLc(aws_lc_rs::aead::LessSafeKey),
+        RustCrypto128(Box<aes_gcm::Aes128Gcm>),
+        RustCrypto256(Box<aes_gcm::Aes256Gcm>),
+    }
+
+    impl GcmKey {
+        pub(super) fn new(backend: GcmBackend, enc: Encryption, key: &[u8]) -> Option<Self> {
+            use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
+            Some(match (backend, enc) {
+                (GcmBackend::AwsLc, Encryption::AesGcm16_128) => {
+                    Self::AwsLc(LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key).ok()?))
+                }
+                (GcmBackend::AwsLc, Encryption::AesGcm16_256) => {
+                    Self::AwsLc(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?))
+                }
+                (GcmBackend::RustCrypto, Encryption::AesGcm16_128) => {
+                    Self::RustCrypto128(Box::new(aes_gcm::Aes128Gcm::new_from_slice(key).ok()?))
+                }
+                (GcmBackend::RustCrypto, Encryption::AesGcm16_256) => {
+                    Self::RustCrypto256(Box::new(aes_gcm::Aes256Gcm::new_from_slice(key).ok()?))
+                }
+                _ => return None,
+            })
+        }
+
+        pub(super) fn seal(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            data: &mut [u8],
+            tag: &mut [u8],
+        ) -> Result<(), LengthError> {
+            match self {
+                Self::AwsLc(k) => {
+                    let t = k
+                        .seal_in_place_separate_tag(
+                            aws_lc_rs::aead::Nonce::assume_unique_for_key(*nonce),
+                            aws_lc_rs::aead::Aad::from(aad),
+                            data,
+                        )
+                        .map_err(|_| LengthError)?;
+                    copy_exact(tag, t.as_ref())
+                }
+                Self::RustCrypto128(k) => rc_seal(&**k, nonce, aad, data, tag),
+                Self::RustCrypto256(k) => rc_seal(&**k, nonce, aad, data, tag),
+            }
+        }
+
+        pub(super) fn open(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            data_and_tag: &mut [u8],
+        ) -> Result<(), TagMismatch> {
+            match self {
+                Self::AwsLc(k) => k
+                    .open_in_place(
+                        aws_lc_rs::aead::Nonce::assume_unique_for_key(*nonce),
+                        aws_lc_rs::aead::Aad::from(aad),
+                        data_and_tag,
+                    )
+                    .map(|_| ())
+                    .map_err(|_| TagMismatch),
+                Self::RustCrypto128(k) => rc_open(&**k, nonce, aad, data_and_tag),
+                Self::RustCrypto256(k) => rc_open(&**k, nonce, aad, data_and_tag),
+            }
+        }
+    }
+
+    fn rc_seal<A: aes_gcm::aead::AeadInOut>(
+        aead: &A,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        data: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), LengthError> {
+        let nonce = aes_gcm::aead::Nonce::<A>::try_from(&nonce[..]).map_err(|_| LengthError)?;
+        let t = aead
+            .encrypt_inout_detached(&nonce, aad, data.into())
+            .map_err(|_| LengthError)?;
+        copy_exact(tag, &t)
+    }
+
+    fn rc_open<A: aes_gcm::aead::AeadInOut>(
+        aead: &A,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        data_and_tag: &mut [u8],
+    ) -> Result<(), TagMismatch> {
+        let nonce = aes_gcm::aead::Nonce::<A>::try_from(&nonce[..]).map_err(|_| TagMismatch)?;
+        let split = data_and_tag.len().checked_sub(16).ok_or(TagMismatch)?;
+        let (data, tag) = data_and_tag.split_at_mut(split);
+        let tag = aes_gcm::aead::Tag::<A>::try_from(&tag[..]).map_err(|_| TagMismatch)?;
+        aead.decrypt_inout_detached(&nonce, aad, data.into(), &tag)
+            .map_err(|_| TagMismatch)
+    }
 }
 
 /// The keyed transform of one SA direction.
@@ -367,7 +342,7 @@ impl Transform {
             Gcm::new(suite.encryption(), params.enc_key(), params.salt(), backend).map(Self::Gcm)
         } else {
             Some(Self::Cbc {
-                cipher: CbcCipher::new(suite.encryption(), params.enc_key())?,
+                cipher: CbcCipher::new(suite.encryption(), params.enc_key()).ok()?,
                 mac: Mac::new(suite.integrity(), params.auth_key())?,
             })
         }
@@ -386,29 +361,41 @@ impl Transform {
 /// repeats within the SA, so every IV is unique and indistinguishable from random to
 /// anyone without the key; the key is used for nothing else, so knowing IVs reveals
 /// nothing about the data key. 3DES takes the first 8 bytes of the block.
+///
+/// The block cipher is AES-128 from aws-lc-rs (ECB, one block), the same AES the CBC
+/// suites use.
 pub(crate) struct IvGen {
-    key: Box<Aes128>,
+    key: Box<aws_lc_rs::cipher::EncryptingKey>,
 }
 
 impl IvGen {
-    pub(crate) fn new(rng: &mut dyn wire::random::SecureRandom) -> Self {
+    /// Draws the key from `rng`. `None` only if aws-lc-rs refuses a 16-byte AES key.
+    pub(crate) fn new(rng: &mut dyn wire::random::SecureRandom) -> Option<Self> {
         let mut seed = zeroize::Zeroizing::new([0u8; 16]);
         rng.fill(&mut seed[..]);
-        Self {
-            key: Box::new(Aes128::new(&Array::from(*seed))),
-        }
+        Self::with_key(&seed)
     }
 
-    /// Writes the IV for sequence number `seq` into `iv` (up to 16 bytes).
-    pub(crate) fn fill(&self, seq: u64, iv: &mut [u8]) {
-        let mut block = Array::from([0u8; 16]);
+    fn with_key(key: &[u8; 16]) -> Option<Self> {
+        use aws_lc_rs::cipher::{AES_128, EncryptingKey, UnboundCipherKey};
+        let key = EncryptingKey::ecb(UnboundCipherKey::new(&AES_128, key).ok()?).ok()?;
+        Some(Self { key: Box::new(key) })
+    }
+
+    /// Writes the IV for sequence number `seq` into `iv` (up to 16 bytes). Fails (and
+    /// leaves `iv` alone) only if aws-lc-rs refuses to encrypt one ECB block.
+    pub(crate) fn fill(&self, seq: u64, iv: &mut [u8]) -> Result<(), LengthError> {
+        let mut block = [0u8; 16];
         if let Some(tail) = block.get_mut(8..) {
             tail.copy_from_slice(&seq.to_be_bytes());
         }
-        self.key.encrypt_block(&mut block);
+        self.key
+            .less_safe_encrypt(&mut block, aws_lc_rs::cipher::EncryptionContext::None)
+            .map_err(|_| LengthError)?;
         for (d, s) in iv.iter_mut().zip(block.iter()) {
             *d = *s;
         }
+        Ok(())
     }
 }
 
@@ -419,65 +406,6 @@ mod tests {
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace([' ', '\n'], "")).unwrap()
     }
-
-    /// RFC 3602 §4, cases 1–4: AES-128-CBC, checked byte for byte.
-    #[test]
-    fn rfc3602_aes_cbc_cases_1_to_4() {
-        let cases = [
-            (
-                "06a9214036b8a15b512e03d534120006",
-                "3dafba429d9eb430b422da802c9fac41",
-                hex::encode("Single block msg"),
-                "e353779c1079aeb82708942dbe77181a",
-            ),
-            (
-                "c286696d887c9aa0611bbb3e2025a45a",
-                "562e17996d093d28ddb3ba695a2e6f58",
-                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".to_string(),
-                "d296cd94c2cccf8a3a863028b5e1dc0a7586602d253cfff91b8266bea6d61ab1",
-            ),
-            (
-                "6c3ea0477630ce21a2ce334aa746c2cd",
-                "c782dc4c098c66cbd9cd27d825682c81",
-                hex::encode("This is a 48-byte message (exactly 3 AES blocks)"),
-                "d0a02b3836451753d493665d33f0e8862dea54cdb293abc7506939276772f8d5\
-                 021c19216bad525c8579695d83ba2684",
-            ),
-            (
-                "56e47a38c5598974bc46903dba290349",
-                "8ce82eefbea0da3c44699ed7db51b7d9",
-                "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\
-                 c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-                    .to_string(),
-                "c30e32ffedc0774e6aff6af0869f71aa0f3af07a9a31a9c684db207eb0ef8e4e\
-                 35907aa632c3ffdf868bb7b29d3d46ad83ce9f9a102ee99d49a53e87f4c3da55",
-            ),
-        ];
-        for (i, (key, iv, pt, ct)) in cases.iter().enumerate() {
-            let c = CbcCipher::new(Encryption::AesCbc128, &h(key)).unwrap();
-            let mut buf = h(pt);
-            c.encrypt(&h(iv), &mut buf).unwrap();
-            assert_eq!(hex::encode(&buf), ct.replace(' ', ""), "case {}", i + 1);
-            c.decrypt(&h(iv), &mut buf).unwrap();
-            assert_eq!(buf, h(pt), "case {} decrypt", i + 1);
-        }
-    }
-
-    /// 3DES-CBC: the SP 800-67 example key and plaintext ("The qufck brown fox jump"),
-    /// zero IV, ciphertext as OpenSSL's des-ede3-cbc computes it.
-    #[test]
-    fn triple_des_cbc_vector() {
-        let key = h("0123456789abcdef23456789abcdef01456789abcdef0123");
-        let c = CbcCipher::new(Encryption::TripleDesCbc, &key).unwrap();
-        let mut buf = b"The qufck brown fox jump".to_vec();
-        c.encrypt(&[0; 8], &mut buf).unwrap();
-        assert_eq!(hex::encode(&buf), TDES_CBC_CT);
-        c.decrypt(&[0; 8], &mut buf).unwrap();
-        assert_eq!(&buf, b"The qufck brown fox jump");
-        assert_eq!(c.encrypt(&[0; 8], &mut [0u8; 12]), Err(LengthError));
-    }
-
-    const TDES_CBC_CT: &str = "a826fd8ce53b855f854b649a0a3903c970d563820afe8b35";
 
     /// HMAC test vectors: RFC 2202 (MD5, SHA-1) and RFC 4231 (SHA-2), test case 2
     /// ("Jefe"), truncated as the ESP transforms truncate them (RFC 2403, 2404, 4868).
@@ -533,14 +461,14 @@ mod tests {
     fn iv_generator_is_keyed_and_distinct() {
         let mut r1 = wire::random::DeterministicRandom::new(1);
         let mut r2 = wire::random::DeterministicRandom::new(2);
-        let (a, b) = (IvGen::new(&mut r1), IvGen::new(&mut r2));
+        let (a, b) = (IvGen::new(&mut r1).unwrap(), IvGen::new(&mut r2).unwrap());
         let mut seen = std::collections::HashSet::new();
         for seq in 1..1000u64 {
             let mut iv = [0u8; 16];
-            a.fill(seq, &mut iv);
+            a.fill(seq, &mut iv).unwrap();
             assert!(seen.insert(iv), "IV repeated at {seq}");
             let mut other = [0u8; 16];
-            b.fill(seq, &mut other);
+            b.fill(seq, &mut other).unwrap();
             assert_ne!(iv, other, "IVs must depend on the per-SA key");
             assert_ne!(
                 &iv[8..],
@@ -548,5 +476,18 @@ mod tests {
                 "IV must not expose the counter"
             );
         }
+    }
+
+    /// The IV is AES-128 of 0⁶⁴ ‖ seq: with the all-zero key and seq 0, the known answer
+    /// AES-128(0¹²⁸, 0¹²⁸) = 66e94bd4ef8a2c3b884cfa59ca342b2e; 3DES takes its first half.
+    #[test]
+    fn iv_generator_known_answer() {
+        let g = IvGen::with_key(&[0; 16]).unwrap();
+        let mut iv = [0u8; 16];
+        g.fill(0, &mut iv).unwrap();
+        assert_eq!(hex::encode(iv), "66e94bd4ef8a2c3b884cfa59ca342b2e");
+        let mut short = [0u8; 8];
+        g.fill(0, &mut short).unwrap();
+        assert_eq!(hex::encode(short), "66e94bd4ef8a2c3b");
     }
 }

@@ -20,6 +20,7 @@
 //! Every refusal is an [`Error`] with a metrics label ([`Error::kind`]); none panics.
 #![forbid(unsafe_code)]
 
+mod cbc;
 mod crypto;
 mod error;
 pub mod nat_t;
@@ -28,6 +29,7 @@ mod sa;
 mod suite;
 mod table;
 
+pub use cbc::{CbcCipher, LengthError};
 #[doc(hidden)]
 pub use crypto::GcmBackend;
 pub use error::Error;

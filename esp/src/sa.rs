@@ -444,7 +444,7 @@ impl OutboundSa {
             suite: params.suite,
             mode: params.mode,
             transform: Transform::new(params, backend).ok_or_else(|| key_error(params))?,
-            iv_gen: IvGen::new(rng),
+            iv_gen: IvGen::new(rng).ok_or(SuiteError::KeyRejected)?,
             seq: 0,
             usage: Usage::new(now),
             limits: Limits::new(params),
@@ -569,7 +569,12 @@ impl OutboundSa {
         esp.copy_from_slice(&[s0, s1, s2, s3, q0, q1, q2, q3]);
         match &self.transform {
             Transform::Cbc { .. } => {
-                self.iv_gen.fill(u64::from(seq), iv);
+                self.iv_gen
+                    .fill(u64::from(seq), iv)
+                    .map_err(|_| Error::BadLength {
+                        len: iv.len(),
+                        block: enc.block_len(),
+                    })?;
                 #[cfg(test)]
                 if let Some(fixed) = self.fixed_iv {
                     iv.copy_from_slice(fixed.get(..iv.len()).unwrap_or_default());

@@ -166,7 +166,10 @@ fn tunnel_mode_accepts_only_ip_next_headers() {
 }
 
 /// ring, aws-lc-rs and RustCrypto produce the same packets, and each opens the others'.
-/// (The published GCM vectors in `tests/vectors.rs` pin the default backend.)
+/// (The published GCM vectors in `tests/vectors.rs` pin the default backend.) The two
+/// comparison backends exist with the `bench` feature only:
+/// `cargo test -p esp --features bench`.
+#[cfg(feature = "bench")]
 #[test]
 fn all_gcm_backends_agree() {
     let backends = [GcmBackend::Ring, GcmBackend::AwsLc, GcmBackend::RustCrypto];
