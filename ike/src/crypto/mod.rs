@@ -2,7 +2,8 @@
 //! it for fuzzing ([`crate::fuzzing`]).
 //!
 //! * [`CryptoProvider`]: PRF (HMAC), hash, CBC encryption, Diffie-Hellman.
-//! * [`RustCryptoProvider`]: the real one, on RustCrypto crates and num-bigint.
+//! * [`RustCryptoProvider`]: the real one: RustCrypto HMAC and hashes, the AES-CBC and
+//!   3DES of the `esp` crate (aws-lc-rs), num-bigint MODP, p256/p384 ECP.
 //! * [`keys`]: RFC 2409 key derivation (SKEYID, SKEYID_d/a/e, key expansion, IVs,
 //!   KEYMAT) written against the provider.
 
@@ -119,6 +120,9 @@ pub enum CryptoError {
     InvalidPublicValue,
     /// Key, IV or data of the wrong length.
     BadLength,
+    /// The cipher refused a key of the right length (3DES whose parts repeat, or with a
+    /// weak DES part).
+    KeyRejected,
 }
 
 impl fmt::Display for CryptoError {
@@ -126,6 +130,7 @@ impl fmt::Display for CryptoError {
         match self {
             Self::InvalidPublicValue => f.write_str("invalid Diffie-Hellman public value"),
             Self::BadLength => f.write_str("bad key, IV or data length"),
+            Self::KeyRejected => f.write_str("key refused by the cipher (weak 3DES key)"),
         }
     }
 }
