@@ -125,8 +125,12 @@ impl PskStore for StaticPskStore {
     }
 }
 
-/// Bounds on what peers can make the responder hold, all checked before any
-/// Diffie-Hellman computation.
+/// Bounds on what peers can make the responder hold and compute, all checked before any
+/// Diffie-Hellman computation. How they work together is described in the endpoint's
+/// `admission` module: first messages are always answered (they cost no DH) and what
+/// they leave is kept in a cycling table; the half-open and per-source limits count
+/// exchanges whose peer has proven its address (its third message came back from where
+/// our cookie went); expensive work has a budget per second.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// ISAKMP SAs not yet authenticated, over all peers.
@@ -151,9 +155,11 @@ pub struct Limits {
     pub first_messages_bytes: usize,
     /// Expensive operations per second, whatever the source addresses, in units of about
     /// 0.1 ms of CPU: an ECP-256 Diffie-Hellman operation (a private value or a shared
-    /// secret) is 1, ECP-384 3, MODP-2048 6, MODP-4096 25, an RSA signature 15 (the
-    /// table is `Endpoint::op_cost`). Work past it is dropped unanswered (the peer
-    /// retransmits) and counted in `Stats::budget_exhausted`.
+    /// secret) is 1, ECP-384 3, MODP-2048 6, MODP-4096 25
+    /// ([`crate::crypto::DhGroup::cost`]), an RSA-2048 signature 15 and its check 1, an
+    /// ECDSA P-256 signature 1 and its check 2. Unauthenticated work past its share is
+    /// dropped unanswered (the peer retransmits) and counted in
+    /// [`crate::Stats::budget_exhausted`].
     pub expensive_ops_per_second: u32,
     /// The part of `expensive_ops_per_second` that only established peers may use:
     /// Quick Mode with PFS, and a new Main Mode from an address with an established

@@ -7,7 +7,9 @@
 //! * [`Endpoint`] is the engine: feed it datagrams and timeouts, drain transmits and
 //!   events. It never reads a clock or the OS RNG.
 //!
-//! Logs never contain keys; refused proposals are logged at info with the reason.
+//! Logs never contain keys. A refused first message is logged as one line with the
+//! peer's address and every reason counted (at info at most once per source a minute);
+//! single refused transforms only at trace.
 //!
 //! [`fragment`] reassembles and sends IKE fragments (the Microsoft/Cisco format).
 //!

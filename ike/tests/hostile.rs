@@ -1031,7 +1031,8 @@ fn bad_mm3_cost() {
 /// Writes the seed of the `ike_aggressive` fuzz target: an Aggressive Mode exchange and
 /// its Quick Mode against the responder the target builds (no-security provider, seed 0,
 /// PSK "fuzz"), in the ike_responder record format ([ctl][u16 len][message]...):
-/// `IKE_CORPUS=fuzz/corpus cargo test -p ike --test hostile -- --ignored write_aggressive_fuzz_seed`.
+/// `IKE_CORPUS=$PWD/fuzz/corpus cargo test -p ike --test hostile -- --ignored
+/// write_aggressive_fuzz_seed` (an absolute path: tests run in `ike/`).
 #[test]
 #[ignore = "writes files for the fuzz corpus"]
 fn write_aggressive_fuzz_seed() {
