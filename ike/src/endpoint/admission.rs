@@ -400,16 +400,21 @@ impl Admission {
     }
 }
 
-/// The bytes an unproven SA holds: the SA payload and our answer, and the overhead.
+/// The bytes an unproven SA holds: its messages (the SA payload, our answer) and the
+/// overhead; `held` is the length of the messages.
+pub(super) fn entry_bytes(held: usize) -> usize {
+    ENTRY_OVERHEAD + held
+}
+
 fn unproven_bytes(sa: &IkeSa) -> usize {
     let sai = match &sa.state {
         State::RespAwaitKe(st) => st.sai_b.len(),
         _ => 0,
     };
-    ENTRY_OVERHEAD
-        + sai
-        + sa.last_request.as_ref().map_or(0, Vec::len)
-        + sa.last_response.as_ref().map_or(0, Vec::len)
+    entry_bytes(
+        sai + sa.last_request.as_ref().map_or(0, Vec::len)
+            + sa.last_response.as_ref().map_or(0, Vec::len),
+    )
 }
 
 /// prf(secret, IP | port | CKY-I), the first 8 bytes (never zero).

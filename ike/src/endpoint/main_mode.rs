@@ -434,7 +434,9 @@ impl Endpoint {
         }));
         sa.last_request = None;
         sa.last_response = Some(out.clone());
-        self.make_room_for_first_message(sa_raw.body.len() + out.len());
+        self.make_room_for_first_message(super::admission::entry_bytes(
+            sa_raw.body.len() + out.len(),
+        ));
         self.by_cookies.insert((sa.icookie, sa.rcookie), id);
         self.by_icookie.insert((path.remote, sa.icookie), id);
         self.reinsert(sa);
