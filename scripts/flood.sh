@@ -272,7 +272,10 @@ run_one() {
     echo "ping_rx=${prx:-0}"
     echo "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)"
   } >>"$out"
+  # The gateway's own counters (since its start), for the JSON report.
   "$bin" status --socket "$dir/l2tpgw.sock" >"$dir/status-$kind.txt" 2>&1 || true
+  awk '/^counters:/ { c = 1; next } c && NF == 2 { print "gw." $1 "=" $2 }' \
+    "$dir/status-$kind.txt" >>"$out"
   stop "$client"
   stop "$server"
   rm -f "$dir/l2tpgw.sock"

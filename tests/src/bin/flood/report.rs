@@ -97,6 +97,8 @@ struct Row {
     link_frames_ratio: Option<f64>,
     log_lines_per_packet: Option<f64>,
     load: String,
+    /// The gateway's counters at the end of the run (`gw.NAME` keys, from `l2tpgw status`).
+    counters: Vec<(String, f64)>,
     checks: Vec<Check>,
 }
 
@@ -170,6 +172,11 @@ fn row(r: &Run, baseline_cpu_rate: Option<f64>) -> Row {
         link_frames_ratio,
         log_lines_per_packet,
         load: r.text("load").to_owned(),
+        counters: r
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("gw.")?.to_owned(), v.parse().ok()?)))
+            .collect(),
         checks: Vec::new(),
     };
     row.checks = checks(&row);
@@ -380,7 +387,14 @@ fn json(rows: &[Row], meta: &Run) -> String {
                 c.pass.map_or("null", |p| if p { "true" } else { "false" }),
             );
         }
-        out.push_str("]}");
+        out.push_str("],\"counters\":{");
+        for (j, (name, value)) in r.counters.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}:{}", json_str(name), json_num(Some(*value)));
+        }
+        out.push_str("}}");
     }
     out.push_str("]}");
     out
@@ -489,12 +503,15 @@ mod tests {
 
     #[test]
     fn json_is_well_formed_enough_and_escapes() {
-        let rows = rows(&[Run::parse(BASELINE)]);
+        let rows = rows(&[Run::parse(&format!(
+            "{BASELINE}gw.dropped.ike_limited=7\ngw.peers=1\n"
+        ))]);
         let meta = Run::parse("commit=04ec4e7\ncpu_model=AMD \"EPYC\"\n");
         let j = json(&rows, &meta);
         assert!(j.starts_with("{\"commit\":\"04ec4e7\",\"cpu_model\":\"AMD \\\"EPYC\\\"\""));
         assert!(j.contains("\"legit_answered_pct\":100"));
         assert!(j.contains("\"pass\":true"));
+        assert!(j.ends_with("\"counters\":{\"dropped.ike_limited\":7,\"peers\":1}}]}"));
         assert_eq!(j.matches('{').count(), j.matches('}').count());
         assert_eq!(j.matches('[').count(), j.matches(']').count());
     }
