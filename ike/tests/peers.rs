@@ -665,3 +665,52 @@ fn an_expiring_isakmp_sa_is_deleted_by_the_responder_and_its_esp_sas_live_on() {
     let now = net.now;
     assert!(!net.server.rekey_child(now, child.inbound.spi));
 }
+
+#[test]
+fn update_path_moves_only_an_established_sa_and_then_its_messages_follow() {
+    let (mut net, a, b) = two_users();
+    let moved = Path {
+        local: a.path.local,
+        remote: sock(Ipv4Addr::new(192, 0, 2, 99), 51_000),
+    };
+    // Nothing moves without a real SA, to its own path, or to another local port.
+    assert!(!net.server.update_path(IkeSaId(999), moved));
+    assert!(!net.server.update_path(a.ike, a.path));
+    let other_port = Path {
+        local: sock(
+            SERVER,
+            if a.path.local.port() == 500 {
+                4500
+            } else {
+                500
+            },
+        ),
+        ..moved
+    };
+    assert!(!net.server.update_path(a.ike, other_port));
+    assert!(net.server.update_path(a.ike, moved));
+    let after = paths(&net);
+    assert!(after.contains(&(a.ike, moved)));
+    assert!(after.contains(&(b.ike, b.path)), "the other user stays");
+
+    // A's Quick Mode from its old path is now refused; from the new one it is taken.
+    let a_client = Net::children(&net.client_events[0])[0].inbound.spi;
+    let now = net.now;
+    assert!(net.clients[0].rekey_child(now, a_client));
+    let mut qm = Vec::new();
+    net.clients[0].poll_transmit(&mut qm).unwrap();
+    let before = net.server.stats().wrong_path;
+    assert_eq!(
+        net.server.handle_datagram(net.now, a.path, &qm),
+        Err(ike::Error::PeerMisbehaved(PeerMisbehaved::WrongPath))
+    );
+    assert_eq!(net.server.stats().wrong_path, before + 1);
+    net.server.handle_datagram(net.now, moved, &qm).unwrap();
+    let mut buf = Vec::new();
+    let t = net.server.poll_transmit(&mut buf).expect("QM2");
+    assert_eq!(t.path, moved, "answered on the new path");
+    // DPD goes there too.
+    while net.server.poll_transmit(&mut buf).is_some() {}
+    assert!(net.server.send_dpd(a.ike));
+    assert_eq!(net.server.poll_transmit(&mut buf).unwrap().path, moved);
+}

@@ -1,7 +1,8 @@
 //! The [`Endpoint`]: many ISAKMP SAs, as responder and as initiator, driven sans-IO.
 //!
 //! Inputs: [`Endpoint::handle_datagram`], [`Endpoint::handle_timeout`] and the commands
-//! ([`Endpoint::connect`], [`Endpoint::delete_child_sa`], [`Endpoint::close`]). Outputs,
+//! ([`Endpoint::connect`], [`Endpoint::delete_child_sa`], [`Endpoint::close`],
+//! [`Endpoint::rekey_child`], [`Endpoint::update_path`]). Outputs,
 //! drained in this order after every input: [`Endpoint::poll_transmit`],
 //! [`Endpoint::poll_timeout`], [`Endpoint::poll_event`].
 
@@ -333,6 +334,40 @@ impl Endpoint {
             .collect();
         v.sort_by_key(|i| i.ike);
         v
+    }
+
+    /// Moves an established ISAKMP SA to `path` after its peer's NAT rebinding, so that
+    /// DPD, DELETEs and our Quick Modes follow the peer, and its Quick Mode and
+    /// informational messages are taken from `path` (and no longer from the old one).
+    ///
+    /// IKE never moves an SA on a packet's word: Quick Mode and informational messages
+    /// from another path are dropped ([`Stats::wrong_path`]). This command is for the
+    /// caller that holds a better proof. The gateway core calls it only after an ESP
+    /// packet of one of this ISAKMP SA's pairs arrived from `path`, authenticated with
+    /// the pair's integrity key (which only that peer and we hold) and carrying a
+    /// sequence number above every one the SA accepted before; so no other user, and no
+    /// off-path attacker, can move a peer. The remaining risk is an on-path attacker who
+    /// captures a fresh packet and replays it from another address before the original
+    /// arrives: the peer's path moves there until its next packet moves it back (such an
+    /// attacker could drop the traffic anyway).
+    ///
+    /// Our port (500 or 4500) never changes. Returns false, changing nothing, when the
+    /// SA is unknown, not established (or deleted), `path` has another local port, or
+    /// it is already the SA's path.
+    pub fn update_path(&mut self, ike: IkeSaId, path: Path) -> bool {
+        let Some(sa) = self.sas.get_mut(&ike) else {
+            return false;
+        };
+        if !sa.is_established()
+            || sa.dead
+            || sa.path == path
+            || sa.path.local.port() != path.local.port()
+        {
+            return false;
+        }
+        tracing::info!(from = %sa.path.remote, to = %path.remote, "peer moved (NAT rebinding, proven by ESP): ISAKMP SA follows");
+        sa.path = path;
+        true
     }
 
     fn provider(&self) -> &'static dyn CryptoProvider {
