@@ -65,7 +65,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--key value` pairs (a `--flag` without a value is `"true"`) and the positional words.
+/// The options that take no value.
+const FLAGS: [&str; 2] = ["json", "check"];
+
+/// `--key value` pairs (a flag of [`FLAGS`] is `"true"`) and the positional words.
 #[derive(Debug, Default)]
 pub(crate) struct Options {
     named: BTreeMap<String, String>,
@@ -79,9 +82,12 @@ impl Options {
         let mut it = args.iter().peekable();
         while let Some(a) = it.next() {
             if let Some(key) = a.strip_prefix("--") {
-                let value = match it.peek() {
-                    Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
-                    _ => "true".to_owned(),
+                let value = if FLAGS.contains(&key) {
+                    "true".to_owned()
+                } else {
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| format!("--{key} needs a value\n{USAGE}"))?
                 };
                 o.named.insert(key.to_owned(), value);
             } else {
@@ -364,4 +370,24 @@ fn probe(o: &Options) -> Result<bool, String> {
     println!("median_ms={:.2}", ms(pct(50)));
     println!("p95_ms={:.2}", ms(pct(95)));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn flags_take_no_value_and_options_take_one() {
+        let o = Options::parse(&words("--json --check a.txt --rate 10 b.txt")).unwrap();
+        assert!(o.flag("json") && o.flag("check"));
+        assert_eq!(o.positional, ["a.txt", "b.txt"]);
+        assert_eq!(o.get::<u32>("rate", None), Ok(10));
+        assert_eq!(o.get::<u32>("seconds", Some(3)), Ok(3));
+        assert!(o.get::<u32>("target", None).is_err());
+        assert!(Options::parse(&words("bad-mm3 --rate")).is_err());
+    }
 }
