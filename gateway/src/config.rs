@@ -18,6 +18,8 @@ use gateway_core::secret::Secret;
 use gateway_core::users::{User, UserDb};
 use serde::Deserialize;
 
+use crate::secret_file::{self, Access, Policy};
+
 /// The whole configuration. See `gateway.example.toml` for every key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,8 +40,12 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
     /// The Unix socket `l2tpgw status` talks to.
     pub status_socket: PathBuf,
-    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere. A port alone
+    /// (`9477`, `"9477"` or `":9477"`) means localhost (127.0.0.1).
+    #[serde(deserialize_with = "metrics_address")]
     pub metrics_listen: Option<SocketAddr>,
+    /// What `/metrics` shows.
+    pub metrics: MetricsConfig,
     /// IKE and ESP.
     pub ike: IkeConfig,
     /// Inner network: pool, TUN, DNS, forwarding.
@@ -52,6 +58,63 @@ pub struct Config {
     pub limits: Limits,
     /// X.509 certificates for IKE (machine-certificate L2TP/IPsec).
     pub certificates: CertificatesConfig,
+    /// What to do with secret files others can read (not a key: from
+    /// `L2TPGW_ALLOW_INSECURE_SECRET_FILES`, see [`crate::secret_file`]).
+    #[serde(skip)]
+    pub secret_files: Policy,
+    /// The config file this was loaded from, with its permissions, when it holds a
+    /// secret (an inline `psk`); [`Resolved::new`] checks them.
+    #[serde(skip)]
+    pub file_with_secret: Option<(PathBuf, Access)>,
+}
+
+/// `[metrics]`: what the Prometheus endpoint (`metrics_listen`) shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Per-session series labelled with the user name and inner address. Off: only
+    /// totals and counters, nothing that names a user or an address.
+    pub detailed: bool,
+}
+
+/// `metrics_listen`: `ADDRESS:PORT`, `[IPv6]:PORT`, `localhost:PORT`, or a port alone
+/// (a number or a string, with or without a leading `:`), which means 127.0.0.1.
+pub fn parse_metrics_listen(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let port = t
+        .strip_prefix("localhost:")
+        .or_else(|| t.strip_prefix(':'))
+        .unwrap_or(t);
+    if let Ok(port) = port.parse::<u16>() {
+        return Ok(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port));
+    }
+    t.parse::<SocketAddr>().map_err(|_| {
+        format!("metrics_listen: {text:?} is not PORT, ADDRESS:PORT, [IPv6]:PORT or localhost:PORT")
+    })
+}
+
+fn metrics_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<SocketAddr>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a port number or an address with a port")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            let port = u16::try_from(v)
+                .map_err(|_| E::custom(format!("metrics_listen: port {v} is above 65535")))?;
+            Ok(Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("metrics_listen: port {v} is negative")))
+                .and_then(|v| self.visit_u64(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            parse_metrics_listen(v).map(Some).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// A phase-1 authentication method clients may use (`ike.auth`).
@@ -101,7 +164,13 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D
 
 impl CertificatesConfig {
     /// Reads the CAs, certificates, keys and CRLs; `None` when nothing is configured.
-    pub fn load(&self) -> Result<Option<ike::Certificates>, ConfigError> {
+    /// The private keys are secret files (see [`crate::secret_file`]): refused when
+    /// others can read them, unless `policy` allows it (then a line in `warnings`).
+    pub fn load(
+        &self,
+        policy: Policy,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<ike::Certificates>, ConfigError> {
         if self.ca.is_empty() && self.cert.is_empty() {
             return Ok(None);
         }
@@ -123,8 +192,11 @@ impl CertificatesConfig {
                 .map_err(|e| bad("ca", p, e))?;
         }
         for (c, k) in self.cert.iter().zip(&self.key) {
-            let id = ike::Identity::from_pem(&read("cert", c)?, &read("key", k)?)
-                .map_err(|e| bad("cert", c, e))?;
+            let (key, warning) = secret_file::read("certificates.key", k, policy)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            warnings.extend(warning);
+            let id =
+                ike::Identity::from_pem(&read("cert", c)?, &key).map_err(|e| bad("cert", c, e))?;
             certs.add_identity(id);
         }
         for p in &self.crl {
@@ -250,12 +322,15 @@ impl Default for Config {
             users_file: None,
             status_socket: PathBuf::from("/run/l2tpgw.sock"),
             metrics_listen: None,
+            metrics: MetricsConfig::default(),
             ike: IkeConfig::default(),
             network: NetworkConfig::default(),
             ppp: PppConfig::default(),
             l2tp: L2tpConfig::default(),
             limits: Limits::default(),
             certificates: CertificatesConfig::default(),
+            secret_files: Policy::default(),
+            file_with_secret: None,
         }
     }
 }
@@ -354,16 +429,24 @@ impl Config {
         toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
     }
 
-    /// Reads and parses `path`.
+    /// Reads and parses `path`. When the file holds a secret (an inline `psk`), its
+    /// permissions are kept for [`Resolved::new`] to check, as a `psk_file`'s are.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io = |source| ConfigError::Io {
             path: path.to_owned(),
             source,
-        })?;
-        Self::from_toml(&text).map_err(|e| match e {
+        };
+        let (bytes, access) = secret_file::read_with_access(path).map_err(io)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let mut config = Self::from_toml(text).map_err(|e| match e {
             ConfigError::Parse(m) => ConfigError::Parse(format!("{}: {m}", path.display())),
             other => other,
-        })
+        })?;
+        if config.psk.is_some() {
+            config.file_with_secret = Some((path.to_owned(), access));
+        }
+        Ok(config)
     }
 
     /// Applies command-line and environment overrides.
@@ -388,6 +471,7 @@ impl Config {
         if let Some(file) = o.users_file {
             self.users_file = Some(file);
         }
+        self.secret_files = o.secret_files;
         if let Some(psk) = o.psk {
             self.psk = Some(psk);
             self.psk_file = None;
@@ -522,20 +606,26 @@ impl Config {
         Ok(())
     }
 
-    /// Reads the PSK from `psk` or `psk_file`; `None` when neither is set.
-    pub fn read_psk(&self) -> Result<Option<Secret>, ConfigError> {
+    /// Reads the PSK from `psk` or `psk_file`; `None` when neither is set. The file is
+    /// refused when others can read it, unless [`Self::secret_files`] allows it (then
+    /// a line in `warnings`).
+    pub fn read_psk(&self, warnings: &mut Vec<String>) -> Result<Option<Secret>, ConfigError> {
         if let Some(p) = &self.psk {
             return Ok(Some(p.clone()));
         }
         let Some(path) = &self.psk_file else {
             return Ok(None);
         };
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            ConfigError::Io {
-                path: path.clone(),
-                source,
-            }
-        })?);
+        let (bytes, warning) =
+            secret_file::read("psk_file", path, self.secret_files).map_err(|e| match e {
+                secret_file::ReadError::Io { path, source } => ConfigError::Io { path, source },
+                e @ secret_file::ReadError::Insecure(_) => ConfigError::Invalid(e.to_string()),
+            })?;
+        warnings.extend(warning);
+        let text = std::str::from_utf8(&bytes).map_err(|e| ConfigError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
         let line = text.lines().next().unwrap_or("").trim();
         if line.is_empty() {
             return Err(ConfigError::Invalid(format!(
@@ -565,6 +655,8 @@ pub struct Overrides {
     pub dns: Option<Vec<Ipv4Addr>>,
     /// `--listen` / `L2TPGW_LISTEN`.
     pub listen: Option<Vec<IpAddr>>,
+    /// `L2TPGW_ALLOW_INSECURE_SECRET_FILES` (see [`crate::secret_file`]).
+    pub secret_files: Policy,
 }
 
 /// Quick-start values as given on the command line (before environment fallbacks).
@@ -655,6 +747,7 @@ impl Overrides {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        let secret_files = Policy::from_env(env).map_err(invalid)?;
         Ok(Self {
             psk,
             psk_file,
@@ -663,6 +756,7 @@ impl Overrides {
             pool,
             dns,
             listen,
+            secret_files,
         })
     }
 }
@@ -683,7 +777,8 @@ pub struct Resolved {
     pub pinned_users: Vec<User>,
     /// The generated user's name, when one was generated (print it once).
     pub generated_user: Option<String>,
-    /// Warnings to log (users file permissions).
+    /// Warnings to log (secret files accepted by `L2TPGW_ALLOW_INSECURE_SECRET_FILES`,
+    /// a metrics address reachable from other machines).
     pub warnings: Vec<String>,
     /// The certificates of `[certificates]`, loaded.
     pub certificates: Option<std::sync::Arc<ike::Certificates>>,
@@ -781,16 +876,45 @@ impl Resolved {
         rng: &mut dyn wire::random::SecureRandom,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let (psk, psk_generated) = match config.read_psk()? {
+        let mut warnings = Vec::new();
+        if let Some((path, access)) = &config.file_with_secret {
+            warnings.extend(
+                secret_file::check(
+                    "config file (it holds `psk`)",
+                    path,
+                    *access,
+                    config.secret_files,
+                )
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            );
+        }
+        let (psk, psk_generated) = match config.read_psk(&mut warnings)? {
             Some(p) => (p, false),
             None => (Secret::generate(rng, 24), true),
         };
-        let (mut users, warnings) = match &config.users_file {
+        let mut users = match &config.users_file {
             Some(path) => {
-                crate::users_file::load(path).map_err(|e| ConfigError::Invalid(e.to_string()))?
+                let (users, w) = crate::users_file::load(path, config.secret_files)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                warnings.extend(w);
+                users
             }
-            None => (UserDb::new(), Vec::new()),
+            None => UserDb::new(),
         };
+        if let Some(addr) = config.metrics_listen
+            && !addr.ip().is_loopback()
+        {
+            warnings.push(format!(
+                "metrics_listen {addr} is not a loopback address: /metrics has no access \
+                 control, so anyone who reaches it reads the gateway's counters{}; prefer \
+                 127.0.0.1 behind a proxy, or a firewall",
+                if config.metrics.detailed {
+                    ", user names and inner addresses (metrics.detailed = true)"
+                } else {
+                    ""
+                }
+            ));
+        }
         let mut pinned_users = flag_users;
         let mut generated_user = None;
         if users.is_empty() && pinned_users.is_empty() {
@@ -811,7 +935,10 @@ impl Resolved {
             users.static_addresses(),
         )
         .map_err(|e| ConfigError::Invalid(format!("static addresses in the users: {e}")))?;
-        let certificates = config.certificates.load()?.map(std::sync::Arc::new);
+        let certificates = config
+            .certificates
+            .load(config.secret_files, &mut warnings)?
+            .map(std::sync::Arc::new);
         Ok(Self {
             certificates,
             config,
@@ -917,11 +1044,50 @@ mod tests {
             ..Config::default()
         };
         c.validate().unwrap();
-        let certs = c.certificates.load().unwrap().unwrap();
+        // The fixtures' keys are as git checked them out (0644 with the usual umask).
+        let mut warnings = Vec::new();
+        let certs = c
+            .certificates
+            .load(Policy::Warn, &mut warnings)
+            .unwrap()
+            .unwrap();
         assert_eq!(certs.ca_count(), 1);
         let kinds: Vec<ike::KeyKind> = certs.identities().iter().map(|i| i.kind()).collect();
         assert_eq!(kinds, [ike::KeyKind::Rsa, ike::KeyKind::EcdsaP256]);
-        assert!(CertificatesConfig::default().load().unwrap().is_none());
+        assert!(
+            CertificatesConfig::default()
+                .load(Policy::Refuse, &mut warnings)
+                .unwrap()
+                .is_none()
+        );
+
+        // A key others can read is refused, naming the file and the fix; 0600 loads.
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let dir = tempfile::tempdir().unwrap();
+            let key = dir.path().join("server-rsa.key");
+            std::fs::copy(fx("server-rsa.key"), &key).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let one = CertificatesConfig {
+                ca: vec![fx("ca.pem")],
+                cert: vec![fx("server-rsa.pem")],
+                key: vec![key.clone()],
+                crl: Vec::new(),
+            };
+            let e = one
+                .load(Policy::Refuse, &mut Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("certificates.key")
+                    && e.contains(&format!("chmod 600 {}", key.display())),
+                "{e}"
+            );
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let mut w = Vec::new();
+            assert!(one.load(Policy::Refuse, &mut w).unwrap().is_some());
+            assert!(w.is_empty(), "{w:?}");
+        }
 
         // One path or a list.
         let t = Config::from_toml(
@@ -932,7 +1098,11 @@ mod tests {
         assert_eq!(t.certificates.key, [PathBuf::from("/c.pem")]);
         assert_eq!(t.ike.auth, [IkeAuth::Psk, IkeAuth::Cert]);
 
-        let err = |cc: CertificatesConfig| cc.load().unwrap_err().to_string();
+        let err = |cc: CertificatesConfig| {
+            cc.load(Policy::Warn, &mut Vec::new())
+                .unwrap_err()
+                .to_string()
+        };
         let e = err(CertificatesConfig {
             key: vec![fx("server-p256.key"), fx("server-rsa.key")],
             ..good.clone()
@@ -1016,6 +1186,7 @@ mod tests {
             "cert",
             "key",
             "crl",
+            "detailed",
         ] {
             assert!(
                 EXAMPLE.contains(&format!("{key} =")),
@@ -1216,6 +1387,7 @@ mod tests {
         let users_path = dir.path().join("users");
         std::fs::write(&psk_path, "from-secret-file\n").unwrap();
         std::fs::write(&users_path, "bob s3cret\n").unwrap();
+        std::fs::set_permissions(&psk_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::set_permissions(&users_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let (psk_var, users_var) = (
             psk_path.to_str().unwrap().to_owned(),
@@ -1274,16 +1446,24 @@ mod tests {
 
     #[test]
     fn psk_file_and_users_file_are_read() {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let psk = dir.path().join("psk");
         std::fs::write(&psk, "  file-psk  \nignored\n").unwrap();
+        std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
         let users = dir.path().join("users");
         std::fs::write(&users, "bob pw 10.77.0.1\n").unwrap();
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut c = Config {
             psk_file: Some(psk),
             ..Config::default()
         };
-        assert_eq!(c.read_psk().unwrap().unwrap().expose(), "file-psk");
+        let mut warnings = Vec::new();
+        assert_eq!(
+            c.read_psk(&mut warnings).unwrap().unwrap().expose(),
+            "file-psk"
+        );
+        assert!(warnings.is_empty());
         c.users_file = Some(users);
         let mut rng = wire::random::DeterministicRandom::new(1);
         let err = Resolved::new(c, vec![], &mut rng).unwrap_err().to_string();
@@ -1354,5 +1534,158 @@ mod tests {
             )
         };
         assert_eq!(format!("{from_file:?}"), format!("{new:?}"));
+    }
+
+    /// psk_file, the users file and a config file with an inline `psk` are refused when
+    /// others can read them, naming the file and `chmod 600`; a config file without a
+    /// secret is not; `L2TPGW_ALLOW_INSECURE_SECRET_FILES=1` turns refusals into warnings.
+    #[test]
+    fn secret_files_others_can_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        let psk = dir.path().join("psk");
+        std::fs::write(&psk, "file-psk\n").unwrap();
+        let users = dir.path().join("users");
+        std::fs::write(&users, "bob pw\n").unwrap();
+        let inline = dir.path().join("inline.toml");
+        std::fs::write(&inline, "psk = \"inline-psk\"\n").unwrap();
+        let plain = dir.path().join("plain.toml");
+        std::fs::write(&plain, "listen = [\"127.0.0.1\"]\n").unwrap();
+        for p in [&psk, &users, &inline, &plain] {
+            mode(p, 0o644);
+        }
+        let resolve = |c: Config| {
+            let mut rng = wire::random::DeterministicRandom::new(3);
+            Resolved::new(c, Vec::new(), &mut rng)
+        };
+        let refused = |c: Config, path: &Path, what: &str| {
+            let e = resolve(c).unwrap_err().to_string();
+            assert!(
+                e.contains(what) && e.contains(&format!("chmod 600 {}", path.display())),
+                "{what}: {e}"
+            );
+        };
+        refused(
+            Config {
+                psk_file: Some(psk.clone()),
+                ..Config::default()
+            },
+            &psk,
+            "psk_file",
+        );
+        refused(
+            Config {
+                users_file: Some(users.clone()),
+                ..Config::default()
+            },
+            &users,
+            "users file",
+        );
+        refused(Config::load(&inline).unwrap(), &inline, "config file");
+        // The inline PSK overridden by the environment: the file still holds it.
+        let mut c = Config::load(&inline).unwrap();
+        c.apply(
+            Overrides::resolve(QuickStart::default(), &env_of(&[("L2TPGW_PSK", "env")])).unwrap(),
+        );
+        refused(c, &inline, "config file");
+        // No secret in the file: its mode does not matter.
+        let r = resolve(Config::load(&plain).unwrap()).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+
+        // The escape hatch, from the environment: everything loads, one warning each.
+        let env = env_of(&[("L2TPGW_ALLOW_INSECURE_SECRET_FILES", "1")]);
+        let mut c = Config::load(&inline).unwrap();
+        c.psk = None;
+        c.psk_file = Some(psk.clone());
+        c.users_file = Some(users.clone());
+        c.file_with_secret = Config::load(&inline).unwrap().file_with_secret;
+        c.apply(Overrides::resolve(QuickStart::default(), &env).unwrap());
+        let r = resolve(c).unwrap();
+        assert_eq!(r.psk.expose(), "file-psk");
+        assert!(r.users.get("bob").is_some());
+        assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
+        assert!(
+            r.warnings
+                .iter()
+                .all(|w| w.contains("L2TPGW_ALLOW_INSECURE_SECRET_FILES=1")),
+            "{:?}",
+            r.warnings
+        );
+        let bad = Overrides::resolve(
+            QuickStart::default(),
+            &env_of(&[("L2TPGW_ALLOW_INSECURE_SECRET_FILES", "yes")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("L2TPGW_ALLOW_INSECURE_SECRET_FILES"), "{bad}");
+
+        // chmod 600 is the fix.
+        for p in [&psk, &users, &inline] {
+            mode(p, 0o600);
+        }
+        let mut c = Config::load(&inline).unwrap();
+        c.users_file = Some(users.clone());
+        let r = resolve(c).unwrap();
+        assert_eq!(r.psk.expose(), "inline-psk");
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn metrics_listen_port_alone_means_localhost() {
+        let at = |toml: &str| Config::from_toml(toml).map(|c| c.metrics_listen);
+        let local = |p: u16| Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), p));
+        assert_eq!(at("metrics_listen = 9477").unwrap(), local(9477));
+        assert_eq!(at("metrics_listen = \"9477\"").unwrap(), local(9477));
+        assert_eq!(at("metrics_listen = \":9477\"").unwrap(), local(9477));
+        assert_eq!(
+            at("metrics_listen = \"localhost:9477\"").unwrap(),
+            local(9477)
+        );
+        assert_eq!(
+            at("metrics_listen = \"[::1]:9477\"").unwrap(),
+            Some("[::1]:9477".parse().unwrap())
+        );
+        assert_eq!(
+            at("metrics_listen = \"0.0.0.0:9477\"").unwrap(),
+            Some("0.0.0.0:9477".parse().unwrap())
+        );
+        assert_eq!(at("").unwrap(), None);
+        for bad in [
+            "metrics_listen = 70000",
+            "metrics_listen = -1",
+            "metrics_listen = \"metrics.example:9477\"",
+            "metrics_listen = \"\"",
+            "metrics_listen = true",
+        ] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(e.contains("metrics_listen"), "{bad}: {e}");
+        }
+        let c = Config::from_toml("[metrics]\ndetailed = true").unwrap();
+        assert!(c.metrics.detailed);
+        assert!(!Config::default().metrics.detailed);
+    }
+
+    #[test]
+    fn a_metrics_address_others_can_reach_is_warned_about() {
+        let warnings = |toml: &str| {
+            let mut rng = wire::random::DeterministicRandom::new(4);
+            Resolved::new(Config::from_toml(toml).unwrap(), Vec::new(), &mut rng)
+                .unwrap()
+                .warnings
+        };
+        assert!(warnings("metrics_listen = 9477").is_empty());
+        assert!(warnings("metrics_listen = \"[::1]:9477\"").is_empty());
+        let w = warnings("metrics_listen = \"0.0.0.0:9477\"");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("0.0.0.0:9477") && w[0].contains("not a loopback"),
+            "{w:?}"
+        );
+        assert!(!w[0].contains("user names"), "{w:?}");
+        let w = warnings("metrics_listen = \"192.0.2.1:9477\"\n[metrics]\ndetailed = true");
+        assert!(w[0].contains("user names"), "{w:?}");
     }
 }

@@ -38,6 +38,9 @@ pub struct DriverIo {
     pub control: mpsc::Receiver<ControlRequest>,
     /// How to re-read the users file on SIGHUP (`None`: nothing to reload).
     pub users_file: Option<std::path::PathBuf>,
+    /// Whether a reloaded users file others can read is refused (see
+    /// [`crate::secret_file`]).
+    pub secret_files: crate::secret_file::Policy,
     /// How long a graceful shutdown may take before the driver gives up waiting.
     pub shutdown_grace: Duration,
 }
@@ -70,6 +73,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
         mut tun,
         mut control,
         users_file,
+        secret_files,
         shutdown_grace,
     } = io;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -232,7 +236,7 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
                 shutdown_deadline = Some(now() + shutdown_grace);
             }
             _ = sighup.recv() => {
-                reload(engine, users_file.as_deref());
+                reload(engine, users_file.as_deref(), secret_files);
             }
             Some(req) = control.recv() => {
                 let _ = req.reply.send(engine.status(now()));
@@ -241,12 +245,16 @@ pub async fn run<E: Engine>(engine: &mut E, io: DriverIo) -> io::Result<Stopped>
     }
 }
 
-fn reload<E: Engine>(engine: &mut E, users_file: Option<&std::path::Path>) {
+fn reload<E: Engine>(
+    engine: &mut E,
+    users_file: Option<&std::path::Path>,
+    policy: crate::secret_file::Policy,
+) {
     let Some(path) = users_file else {
         tracing::info!("SIGHUP: no users_file configured, nothing to reload");
         return;
     };
-    match crate::users_file::load(path) {
+    match crate::users_file::load(path, policy) {
         Ok((users, warnings)) => {
             for w in warnings {
                 tracing::warn!("{w}");

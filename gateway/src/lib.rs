@@ -8,6 +8,8 @@
 //!   `CoreConfig`; [`users_file`] reads the users file; [`random`] is the OS random
 //!   generator; [`cli`] the command line; [`status`] renders the status report as a
 //!   table, JSON and Prometheus text; [`pki`] the certificates of `l2tpgw pki`.
+//! * [`secret_file`] refuses secret files others can read; [`privileges`] drops the
+//!   capabilities `serve` no longer needs once its sockets, TUN and nftables are set up.
 
 pub mod cli;
 pub mod config;
@@ -15,6 +17,8 @@ pub mod driver;
 pub mod io;
 pub mod logging;
 pub mod pki;
+pub mod privileges;
 pub mod random;
+pub mod secret_file;
 pub mod status;
 pub mod users_file;

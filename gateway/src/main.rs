@@ -192,13 +192,26 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
     let metrics = match c.metrics_listen {
         Some(addr) => {
             let (bound, task) =
-                gateway::io::control::serve_metrics(addr, control_tx.clone()).await?;
-            tracing::info!("metrics on http://{bound}/metrics");
+                gateway::io::control::serve_metrics(addr, control_tx.clone(), c.metrics.detailed)
+                    .await?;
+            tracing::info!(
+                detailed = c.metrics.detailed,
+                "metrics on http://{bound}/metrics"
+            );
             Some(task)
         }
         None => None,
     };
     drop(control_tx);
+    // Set up: TUN, sockets, nftables, status socket and metrics. CAP_NET_ADMIN stays
+    // only for masquerade's removal at exit (see gateway::privileges).
+    let dropped = gateway::privileges::drop_after_setup(masquerade.is_some())?;
+    tracing::info!(
+        kept = ?dropped.kept,
+        bounding_set_narrowed = dropped.bounding_narrowed,
+        no_new_privs = gateway::privileges::no_new_privs(),
+        "capabilities dropped"
+    );
     tracing::info!(
         listen = ?c.listen,
         pool = %pool,
@@ -227,6 +240,7 @@ async fn run_server(resolved: &Resolved) -> std::io::Result<()> {
         tun: Some(tun),
         control: control_rx,
         users_file: c.users_file.clone(),
+        secret_files: c.secret_files,
         shutdown_grace: std::time::Duration::from_secs(3),
     };
     let result = gateway::driver::run(&mut core, io).await;
@@ -345,10 +359,17 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
                 key: vec![key.clone()],
                 crl: Vec::new(),
             };
+            let env = |k: &str| std::env::var(k).ok();
+            let policy =
+                gateway::secret_file::Policy::from_env(&env).map_err(std::io::Error::other)?;
+            let mut warnings = Vec::new();
             let certs = files
-                .load()
+                .load(policy, &mut warnings)
                 .map_err(std::io::Error::other)?
                 .ok_or_else(|| std::io::Error::other("--cert: nothing loaded"))?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
             let id = certs
                 .identities()
                 .first()
@@ -423,6 +444,7 @@ async fn run_client(args: &ConnectArgs) -> std::io::Result<Option<std::net::Ipv4
             tun,
             control: control_rx,
             users_file: None,
+            secret_files: gateway::secret_file::Policy::default(),
             shutdown_grace: std::time::Duration::from_secs(3),
         };
         let stopped = gateway::driver::run(&mut client, io).await?;

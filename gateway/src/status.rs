@@ -23,8 +23,14 @@ use gateway_core::status::{SessionStatus, StatusReport};
 pub trait Render {
     /// The table `l2tpgw status` prints.
     fn to_table(&self) -> String;
-    /// The Prometheus text exposition (format 0.0.4).
-    fn to_prometheus(&self) -> String;
+    /// The Prometheus text exposition (format 0.0.4) without anything that names a user
+    /// or an address: uptime, the session count and the counters.
+    fn to_prometheus(&self) -> String {
+        self.to_prometheus_with(false)
+    }
+    /// The same; with `detailed` (`metrics.detailed = true`) also one series per session,
+    /// labelled with its user name and inner address.
+    fn to_prometheus_with(&self, detailed: bool) -> String;
 }
 
 impl Render for StatusReport {
@@ -97,7 +103,7 @@ impl Render for StatusReport {
         out
     }
 
-    fn to_prometheus(&self) -> String {
+    fn to_prometheus_with(&self, detailed: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -151,7 +157,7 @@ impl Render for StatusReport {
                 s.packets_out
             }),
         ] {
-            if self.sessions.is_empty() {
+            if !detailed || self.sessions.is_empty() {
                 continue;
             }
             let _ = writeln!(out, "# HELP l2tpgw_{name} {help}");
@@ -312,10 +318,17 @@ mod tests {
             "{p}"
         );
         assert!(p.contains("l2tpgw_ike_sas 1\n"), "{p}");
+        // Not detailed (the default): nothing names a user or an address.
+        for secret in ["alice", "10.77.0.2", "198.51.100.7", "user=", "inner="] {
+            assert!(!p.contains(secret), "{secret} in\n{p}");
+        }
+        assert_eq!(p, sample().to_prometheus_with(false));
+        let d = sample().to_prometheus_with(true);
         assert!(
-            p.contains("l2tpgw_session_bytes_in{user=\"alice\",inner=\"10.77.0.2\"} 1000\n"),
-            "{p}"
+            d.contains("l2tpgw_session_bytes_in{user=\"alice\",inner=\"10.77.0.2\"} 1000\n"),
+            "{d}"
         );
+        assert!(d.starts_with(&p), "detailed adds to the same text:\n{d}");
         assert_eq!(escape_label("a\"b\\"), "a\\\"b\\\\");
     }
 

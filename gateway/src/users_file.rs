@@ -5,7 +5,8 @@ use core::fmt;
 use std::path::{Path, PathBuf};
 
 use gateway_core::users::{UserDb, UsersError};
-use zeroize::Zeroizing;
+
+use crate::secret_file::{InsecureFile, Policy, ReadError};
 
 /// Why the users file could not be loaded.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub enum LoadError {
         /// Why.
         source: std::io::Error,
     },
+    /// Others can read or change it (see [`crate::secret_file`]).
+    Insecure(InsecureFile),
     /// A line is malformed.
     Parse(UsersError),
 }
@@ -27,6 +30,7 @@ impl fmt::Display for LoadError {
             Self::Io { path, source } => {
                 write!(f, "cannot read users file {}: {source}", path.display())
             }
+            Self::Insecure(e) => e.fmt(f),
             Self::Parse(e) => e.fmt(f),
         }
     }
@@ -34,25 +38,23 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Reads and parses `path`. The second value lists warnings to log (the file is
-/// readable by group or others).
-pub fn load(path: &Path) -> Result<(UserDb, Vec<String>), LoadError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |source| LoadError::Io {
+/// Reads and parses `path`, refused when others can read or change it (unless `policy`
+/// allows it). The second value lists warnings to log (an insecure file `policy`
+/// accepted).
+pub fn load(path: &Path, policy: Policy) -> Result<(UserDb, Vec<String>), LoadError> {
+    let (bytes, warning) =
+        crate::secret_file::read("users file", path, policy).map_err(|e| match e {
+            ReadError::Io { path, source } => LoadError::Io { path, source },
+            ReadError::Insecure(e) => LoadError::Insecure(e),
+        })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| LoadError::Io {
         path: path.to_owned(),
-        source,
-    };
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-    let mut warnings = Vec::new();
-    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        warnings.push(format!(
-            "users file {} is readable by group or others (mode {:o}); run chmod 600",
-            path.display(),
-            mode & 0o777
-        ));
-    }
-    Ok((UserDb::parse(&text).map_err(LoadError::Parse)?, warnings))
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    Ok((
+        UserDb::parse(text).map_err(LoadError::Parse)?,
+        warning.into_iter().collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -62,23 +64,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn load_warns_when_readable_by_others() {
+    fn load_refuses_a_file_others_can_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
         std::fs::write(&path, "alice pw\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let (db, warnings) = load(&path).unwrap();
+        let err = load(&path, Policy::Refuse).unwrap_err();
+        assert!(matches!(err, LoadError::Insecure(_)), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("users file") && msg.contains(&format!("chmod 600 {}", path.display())),
+            "{msg}"
+        );
+        // The escape hatch: loaded, with the warning.
+        let (db, warnings) = load(&path, Policy::Warn).unwrap();
         assert_eq!(db.len(), 1);
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("chmod 600"), "{warnings:?}");
+        assert!(warnings[0].contains("users file"), "{warnings:?}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let (_, warnings) = load(&path).unwrap();
+        let (db, warnings) = load(&path, Policy::Refuse).unwrap();
+        assert_eq!(db.len(), 1);
         assert!(warnings.is_empty());
         assert!(matches!(
-            load(&dir.path().join("missing")),
+            load(&dir.path().join("missing"), Policy::Refuse),
             Err(LoadError::Io { .. })
         ));
         std::fs::write(&path, "alice\n").unwrap();
-        assert!(matches!(load(&path), Err(LoadError::Parse(_))));
+        assert!(matches!(
+            load(&path, Policy::Refuse),
+            Err(LoadError::Parse(_))
+        ));
     }
 }

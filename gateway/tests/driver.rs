@@ -88,6 +88,7 @@ async fn driver_echoes_answers_status_and_says_goodbye_on_sigterm() {
         tun: None,
         control: control_rx,
         users_file: None,
+        secret_files: gateway::secret_file::Policy::default(),
         shutdown_grace: Duration::from_secs(5),
     };
     let driver = tokio::spawn(async move {

@@ -869,7 +869,13 @@ fn scenario_8_rsa_and_ecdsa_client_certificates() {
         let chain = run_dir.join(format!("{leaf}-chain.pem"));
         std::fs::write(&chain, read(&format!("{leaf}.pem")) + &read("inter.pem"))
             .expect("chain file");
-        server_files.push((chain, fixtures.join(format!("{leaf}.key"))));
+        // The key is a secret file: l2tpgw refuses one others can read, and git checks
+        // the fixtures out 0644.
+        let key = run_dir.join(format!("{leaf}.key"));
+        std::fs::copy(fixtures.join(format!("{leaf}.key")), &key).expect("key file");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("key mode");
+        server_files.push((chain, key));
     }
     let mut opts = gateway_opts();
     opts.config_toml = format!(

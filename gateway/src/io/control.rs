@@ -40,9 +40,10 @@ pub struct StatusSocket {
 
 impl StatusSocket {
     /// Binds `path` (replacing a stale socket file, refusing if a server answers there),
-    /// readable and writable by the owner only, and serves requests in a task.
+    /// readable and writable by the owner only from the start (see [`bind_private`]),
+    /// and serves requests in a task.
     pub async fn bind(path: &Path, tx: ControlSender) -> io::Result<Self> {
-        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        use std::os::unix::fs::FileTypeExt;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
                 return Err(io::Error::new(
@@ -58,13 +59,14 @@ impl StatusSocket {
             }
             std::fs::remove_file(path)?;
         }
-        let listener = tokio::net::UnixListener::bind(path).map_err(|e| {
+        let listener = bind_private(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot bind status socket {}: {e}", path.display()),
             )
         })?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(listener)?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -83,6 +85,31 @@ impl StatusSocket {
             task,
         })
     }
+}
+
+/// Binds a Unix socket at `path` that only its owner can connect to, mode 0600 from the
+/// moment it exists: it is created under a umask of 0o177. (Binding first and then
+/// chmod-ing would leave a window in which any local user could connect.) The umask is
+/// the process's, so it is restored at once; nothing else creates files meanwhile (the
+/// gateway sets up on one thread). A directory with a default ACL overrides the umask:
+/// then the socket is narrowed to 0600 after all, and a warning says why.
+pub fn bind_private(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use nix::sys::stat::{Mode, umask};
+    use std::os::unix::fs::PermissionsExt;
+    let previous = umask(Mode::from_bits_truncate(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    umask(previous);
+    let listener = bound?;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "status socket {} was created with mode {:o} despite the umask (a default ACL on its directory?); narrowed to 0600",
+            path.display(),
+            mode & 0o777
+        );
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(listener)
 }
 
 impl Drop for StatusSocket {
@@ -108,10 +135,12 @@ async fn serve_status(stream: tokio::net::UnixStream, tx: &ControlSender) -> io:
 }
 
 /// Serves `GET /metrics` on `addr` in a task (plain HTTP/1.0, one request per
-/// connection). Returns the bound address.
+/// connection). Returns the bound address. Per-session series (user names, inner
+/// addresses) only when `detailed` (`metrics.detailed = true`).
 pub async fn serve_metrics(
     addr: SocketAddr,
     tx: ControlSender,
+    detailed: bool,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -124,7 +153,7 @@ pub async fn serve_metrics(
             };
             let tx = tx.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve_http(stream, &tx).await {
+                if let Err(e) = serve_http(stream, &tx, detailed).await {
                     tracing::debug!("metrics client: {e}");
                 }
             });
@@ -133,7 +162,11 @@ pub async fn serve_metrics(
     Ok((bound, task))
 }
 
-async fn serve_http(mut stream: tokio::net::TcpStream, tx: &ControlSender) -> io::Result<()> {
+async fn serve_http(
+    mut stream: tokio::net::TcpStream,
+    tx: &ControlSender,
+    detailed: bool,
+) -> io::Result<()> {
     let mut buf = [0u8; 2048];
     let mut len = 0;
     // Read the request head (bounded); only the request line matters.
@@ -162,7 +195,7 @@ async fn serve_http(mut stream: tokio::net::TcpStream, tx: &ControlSender) -> io
             (
                 "200 OK",
                 "text/plain; version=0.0.4",
-                ask(tx).await?.to_prometheus(),
+                ask(tx).await?.to_prometheus_with(detailed),
             )
         } else {
             (
@@ -191,6 +224,19 @@ mod tests {
                     ..StatusReport::default()
                 };
                 r.counters.insert("dropped.bad_spi".into(), 5);
+                r.sessions.push(gateway_core::status::SessionStatus {
+                    user: "alice".into(),
+                    outer: "198.51.100.7:4500".parse().unwrap(),
+                    inner: Some("10.77.0.2".parse().unwrap()),
+                    uptime_secs: 1,
+                    bytes_in: 1000,
+                    bytes_out: 2000,
+                    packets_in: 10,
+                    packets_out: 20,
+                    esp: None,
+                    l2tp_tunnel: 1,
+                    l2tp_session: 1,
+                });
                 let _ = req.reply.send(r);
             }
         });
@@ -220,14 +266,38 @@ mod tests {
         assert!(!path.exists(), "socket file removed on drop");
     }
 
+    /// Made under the umask, not chmod-ed afterwards: with the tests' usual umask
+    /// (0o022) a plain bind gives 0755; bind_private gives 0600 and leaves the
+    /// process's umask as it was.
+    #[test]
+    fn bind_private_creates_the_socket_owner_only() {
+        use nix::sys::stat::{Mode, umask};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.sock");
+        let before = umask(Mode::from_bits_truncate(0o022));
+        umask(before);
+        let _listener = bind_private(&path).unwrap();
+        let after = umask(before);
+        assert_eq!(after, before, "the umask is restored");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
     #[tokio::test]
     async fn metrics_endpoint_serves_prometheus_text() {
         let (tx, rx) = mpsc::channel(4);
         answer_forever(rx);
-        let (addr, task) = serve_metrics("127.0.0.1:0".parse().unwrap(), tx)
+        let (addr, task) = serve_metrics("127.0.0.1:0".parse().unwrap(), tx.clone(), false)
             .await
             .unwrap();
-        let get = |path: &'static str| async move {
+        let (detailed_addr, detailed_task) =
+            serve_metrics("127.0.0.1:0".parse().unwrap(), tx, true)
+                .await
+                .unwrap();
+        let get_from = |addr: SocketAddr, path: &'static str| async move {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
                 .await
@@ -236,11 +306,23 @@ mod tests {
             s.read_to_string(&mut out).await.unwrap();
             out
         };
+        let get = |path: &'static str| get_from(addr, path);
         let ok = get("/metrics").await;
         assert!(ok.starts_with("HTTP/1.0 200 OK"), "{ok}");
         assert!(ok.contains("l2tpgw_dropped{reason=\"bad_spi\"} 5"), "{ok}");
+        assert!(ok.contains("l2tpgw_sessions 1"), "{ok}");
+        assert!(
+            !ok.contains("alice") && !ok.contains("10.77.0.2"),
+            "no user name or inner address unless detailed: {ok}"
+        );
+        let detailed = get_from(detailed_addr, "/metrics").await;
+        assert!(
+            detailed.contains("user=\"alice\",inner=\"10.77.0.2\""),
+            "{detailed}"
+        );
         let missing = get("/").await;
         assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");
         task.abort();
+        detailed_task.abort();
     }
 }
