@@ -80,7 +80,10 @@ fn serve_refuses_secret_files_others_can_read() {
         ),
     )
     .unwrap();
-    let fixtures = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../ike/tests/fixtures"));
+    let fixtures = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ike/tests/fixtures"
+    ));
     let key = d.join("server-rsa.key");
     std::fs::copy(fixtures.join("server-rsa.key"), &key).unwrap();
     let certs = d.join("certs.toml");
