@@ -119,15 +119,21 @@ impl Drop for StatusSocket {
     }
 }
 
+/// The status socket's request: one JSON line (the reader bounds it to 4096 bytes). The
+/// error is the answer's text.
+pub fn parse_status_request(line: &str) -> Result<StatusRequest, String> {
+    serde_json::from_str::<StatusRequest>(line).map_err(|e| format!("bad request: {e}"))
+}
+
 async fn serve_status(stream: tokio::net::UnixStream, tx: &ControlSender) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).take(4096).read_line(&mut line).await?;
-    let answer = match serde_json::from_str::<StatusRequest>(&line) {
+    let answer = match parse_status_request(&line) {
         Ok(StatusRequest::Status) => {
             serde_json::to_string(&ask(tx).await?).map_err(io::Error::other)?
         }
-        Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }).to_string(),
+        Err(e) => serde_json::json!({ "error": e }).to_string(),
     };
     write.write_all(answer.as_bytes()).await?;
     write.write_all(b"\n").await?;
@@ -162,6 +168,20 @@ pub async fn serve_metrics(
     Ok((bound, task))
 }
 
+/// Whether `head` holds a whole HTTP request head (a blank line ends it).
+pub fn http_head_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
+/// Whether the request head (at most 2048 bytes, possibly cut short) asks for the
+/// metrics: its request line is `GET /metrics` or `GET /metrics?…`.
+pub fn is_metrics_request(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head);
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    method == "GET" && (target == "/metrics" || target.starts_with("/metrics?"))
+}
+
 async fn serve_http(
     mut stream: tokio::net::TcpStream,
     tx: &ControlSender,
@@ -181,29 +201,23 @@ async fn serve_http(
             break;
         }
         len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n")
-            || buf[..len].windows(2).any(|w| w == b"\n\n")
-        {
+        if http_head_complete(&buf[..len]) {
             break;
         }
     }
-    let head = String::from_utf8_lossy(&buf[..len]);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) =
-        if method == "GET" && (target == "/metrics" || target.starts_with("/metrics?")) {
-            (
-                "200 OK",
-                "text/plain; version=0.0.4",
-                ask(tx).await?.to_prometheus_with(detailed),
-            )
-        } else {
-            (
-                "404 Not Found",
-                "text/plain",
-                "only /metrics is served here\n".to_owned(),
-            )
-        };
+    let (status, content_type, body) = if is_metrics_request(&buf[..len]) {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            ask(tx).await?.to_prometheus_with(detailed),
+        )
+    } else {
+        (
+            "404 Not Found",
+            "text/plain",
+            "only /metrics is served here\n".to_owned(),
+        )
+    };
     let response = format!(
         "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
