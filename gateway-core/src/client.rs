@@ -11,10 +11,12 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
+use esp::nat_t::Udp4500;
 use wire::PacketBuf;
-use wire::ip::IpProtocol;
 use wire::random::SecureRandom;
 
+use crate::counters::{Counter, Counters};
+use crate::datapath::{self, Encapsulation, InboundSas, L2tpIn, PppIn, SaTag};
 use crate::engine::{Engine, InterfaceConfig, Output};
 use crate::server::CoreRandom;
 use crate::status::{SessionStatus, StatusReport};
@@ -161,7 +163,6 @@ const PEER: l2tp::PeerId = l2tp::PeerId(1);
 struct ClientPair {
     ike: ike::IkeSaId,
     inbound_spi: esp::Spi,
-    inbound: esp::InboundSa,
     outbound: esp::OutboundSa,
     installed: Instant,
     /// Negotiated as ESP in UDP 4500 (else raw IP protocol 50, no NAT in between).
@@ -182,6 +183,9 @@ pub struct ClientCore {
     /// does the same: `quick_mode.c` installs both SAs when it processes QM2). Old
     /// pairs stay for the packets the server sent before it switched over.
     pairs: Vec<ClientPair>,
+    /// The inbound halves of `pairs`, by SPI.
+    inbound: InboundSas<()>,
+    counters: Counters,
     /// The path ESP takes (ports as IKE sees them): the newest SA pair's. IKE messages
     /// go on their own exchange's path, which differs while a Main Mode rekey starts
     /// over on port 500: data must not follow it there.
@@ -250,6 +254,8 @@ impl ClientCore {
             ike,
             ppp: None,
             pairs: Vec::new(),
+            inbound: InboundSas::default(),
+            counters: Counters::default(),
             path,
             ike_sa,
             tunnel: None,
@@ -319,10 +325,9 @@ impl ClientCore {
                     .session
                     .is_some_and(|s| self.l2tp.encap_data(s, &mut buf).is_ok());
         }
-        ok = ok && transport::push_udp(&mut buf, transport::L2TP_PORT, None).is_ok();
         if ok
             && let Some(out) = self.pairs.last_mut().map(|p| &mut p.outbound)
-            && out.seal(IpProtocol::Udp, &mut buf).is_ok()
+            && datapath::seal_esp(&mut buf, transport::L2TP_PORT, None, out).is_ok()
         {
             self.pending
                 .push_back((self.to_server(), buf.payload().to_vec()));
@@ -339,13 +344,20 @@ impl ClientCore {
             return;
         };
         self.path = c.path;
+        let udp_encapsulated = c.encapsulation == ike::Encapsulation::UdpTransport;
+        self.inbound.insert_tagged(
+            inbound,
+            SaTag {
+                encapsulation: Encapsulation::of(udp_encapsulated),
+                owner: (),
+            },
+        );
         self.pairs.push(ClientPair {
             ike: c.ike,
             inbound_spi: c.inbound.spi,
-            inbound,
             outbound,
             installed: now,
-            udp_encapsulated: c.encapsulation == ike::Encapsulation::UdpTransport,
+            udp_encapsulated,
         });
         tracing::debug!(spi = %c.inbound.spi, rekey = c.rekey, pairs = self.pairs.len(), "ESP SA pair installed");
         if self.tunnel.is_none() {
@@ -389,6 +401,7 @@ impl ClientCore {
                         ..
                     } => {
                         self.pairs.retain(|p| p.inbound_spi != inbound_spi);
+                        self.inbound.remove(inbound_spi);
                         tracing::debug!(spi = %inbound_spi, ?reason, left = self.pairs.len(), "ESP SA pair gone");
                         if self.pairs.is_empty() && self.state != ClientState::Ike {
                             tracing::info!("IPsec down: no ESP SA pair left");
@@ -493,44 +506,56 @@ impl ClientCore {
 }
 
 impl ClientCore {
-    /// An ESP packet from the server, in UDP 4500 (`udp`) or raw (IP protocol 50). Only
-    /// an SA negotiated for that encapsulation opens it; anything else is dropped.
-    fn esp_in(&mut self, now: Instant, udp: bool, data: &mut [u8]) -> Option<Range<usize>> {
-        let spi = esp::nat_t::spi(data).ok()?;
-        let pair = self
-            .pairs
-            .iter_mut()
-            .find(|p| p.inbound_spi == spi && p.udp_encapsulated == udp)?;
-        let opened = pair.inbound.open(data).ok()?;
-        if opened.next_header != IpProtocol::Udp {
-            return None;
-        }
-        let range = opened.range.clone();
-        let inner = transport::parse_inner(data.get(range.clone())?, None).ok()?;
-        let start = range.start + inner.payload.start;
-        let l2tp_bytes = data.get(start..range.start + inner.payload.end)?;
-        let ppp_in = match self.l2tp.handle_datagram(now, PEER, l2tp_bytes) {
-            Ok(Some(p)) => p,
-            _ => {
+    /// An ESP packet from the server, through the data path's steps
+    /// ([`crate::datapath`]). Returns where the IP packet for the TUN device lies in
+    /// `data`.
+    fn esp_in(
+        &mut self,
+        now: Instant,
+        arrived: Encapsulation,
+        data: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Counter> {
+        let Some(esp) = datapath::open_esp(&mut self.inbound, arrived, data)? else {
+            return Ok(None);
+        };
+        let (_, l2tp) = datapath::inner_l2tp(data, esp.udp, None)?;
+        let frame = match datapath::l2tp_in(&mut self.l2tp, now, PEER, data, l2tp) {
+            Ok(L2tpIn::Frame { frame, .. }) => frame,
+            // A control message, or a refusal (which may have queued a reply).
+            other => {
                 self.process(now);
-                return None;
+                return other.map(|_| None);
             }
         };
-        // Where the PPP frame ends in `data`.
-        let frame_end = start + ppp_in.range.end;
-        let ppp = self.ppp.as_mut()?;
-        match ppp.handle_frame(now, ppp_in.frame) {
-            Ok(Some(ppp::IpIn::V4(packet))) => {
-                self.bytes_in += packet.len() as u64;
+        let ppp = self.ppp.as_mut().ok_or(Counter::PppNoSession)?;
+        match datapath::ppp_in(ppp, now, data, frame) {
+            Ok(PppIn::Ipv4(ip)) => {
+                self.bytes_in += ip.len() as u64;
                 self.packets_in += 1;
-                // The IP packet is the frame's information field, its tail.
-                Some(frame_end.checked_sub(packet.len())?..frame_end)
+                Ok(Some(ip))
             }
-            _ => {
+            // A control frame, or a malformed one: PPP may have answered.
+            other => {
                 self.process(now);
-                None
+                other.map(|_| None)
             }
         }
+    }
+
+    /// A packet from the TUN device, to the server: PPP, L2TP, UDP and ESP prepended
+    /// in place ([`crate::datapath`]).
+    fn tun_in(&mut self, buf: &mut PacketBuf) -> Result<Option<Output>, Counter> {
+        datapath::tun_ipv4_dst(buf.payload())?;
+        let len = buf.len() as u64;
+        let (Some(ppp), Some(session)) = (self.ppp.as_ref(), self.session) else {
+            return Err(Counter::PppNotOpen);
+        };
+        datapath::encap_ppp_l2tp(buf, ppp, &mut self.l2tp, session)?;
+        let out = &mut self.pairs.last_mut().ok_or(Counter::NoOutboundSa)?.outbound;
+        datapath::seal_esp(buf, transport::L2TP_PORT, None, out)?;
+        self.bytes_out += len;
+        self.packets_out += 1;
+        Ok(Some(self.to_server()))
     }
 }
 
@@ -542,30 +567,34 @@ impl Engine for ClientCore {
         remote: SocketAddr,
         data: &mut [u8],
     ) -> Option<Range<usize>> {
-        let nat_t = local.port() == self.config.local_nat_t.port();
-        let ike_local = SocketAddr::new(local.ip(), if nat_t { 4500 } else { 500 });
-        let ike_body = match &*data {
-            [esp::nat_t::KEEPALIVE] => return None,
-            [0, 0, 0, 0, rest @ ..] if ike_local.port() == 4500 => Some(rest),
-            body if ike_local.port() == 500 => Some(body),
-            _ => None,
+        // IKE thinks in ports 500 and 4500, whatever our sockets' ports are.
+        let (ike_port, message) = if local.port() == self.config.local_nat_t.port() {
+            match esp::nat_t::classify_4500(data) {
+                Ok(Udp4500::Ike(message)) => (4500, message),
+                Ok(Udp4500::Keepalive) => return None,
+                Ok(Udp4500::Esp { .. }) => {
+                    let ip = self.esp_in(now, Encapsulation::Udp, data);
+                    return self.counters.counted(ip);
+                }
+                Err(e) => {
+                    self.counters.bump(e);
+                    return None;
+                }
+            }
+        } else {
+            (500, &*data)
         };
-        if let Some(body) = ike_body {
-            let _ = self.ike.handle_datagram(
-                now,
-                ike::Path {
-                    local: ike_local,
-                    remote,
-                },
-                body,
-            );
-            self.process(now);
-            return None;
-        }
-        if local.port() != self.config.local_nat_t.port() {
-            return None;
-        }
-        self.esp_in(now, true, data)
+        // Refusals are counted in the IKE engine's stats.
+        let _ = self.ike.handle_datagram(
+            now,
+            ike::Path {
+                local: SocketAddr::new(local.ip(), ike_port),
+                remote,
+            },
+            message,
+        );
+        self.process(now);
+        None
     }
 
     fn handle_raw_esp(
@@ -578,26 +607,13 @@ impl Engine for ClientCore {
         if remote != self.path.remote.ip() {
             return None;
         }
-        self.esp_in(now, false, esp)
+        let ip = self.esp_in(now, Encapsulation::Raw, esp);
+        self.counters.counted(ip)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
-        if wire::ip::version(buf.payload()) != Some(4) {
-            return None;
-        }
-        let len = buf.len() as u64;
-        let ppp = self.ppp.as_ref().filter(|p| p.ipv4_open())?;
-        ppp.encap_ip(ppp::IpVersion::V4, buf).ok()?;
-        self.l2tp.encap_data(self.session?, buf).ok()?;
-        transport::push_udp(buf, transport::L2TP_PORT, None).ok()?;
-        self.pairs
-            .last_mut()?
-            .outbound
-            .seal(IpProtocol::Udp, buf)
-            .ok()?;
-        self.bytes_out += len;
-        self.packets_out += 1;
-        Some(self.to_server())
+        let out = self.tun_in(buf);
+        self.counters.counted(out)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -692,7 +708,7 @@ impl Engine for ClientCore {
                 l2tp_tunnel: self.session.map_or(0, |s| s.tunnel.0),
                 l2tp_session: self.session.map_or(0, |s| s.session.0),
             }],
-            counters: Default::default(),
+            counters: self.counters.snapshot(),
         }
     }
 }
@@ -915,6 +931,52 @@ mod tests {
         )
         .unwrap();
         (server, client, now)
+    }
+
+    /// The client's inbound ESP goes through the shared data path: what it drops is
+    /// counted under the same names as the server's, and shown in its status.
+    #[test]
+    fn client_counts_what_the_shared_data_path_drops() {
+        let (mut server, mut client, mut now) = pair(false, "secret");
+        pump(
+            &mut server,
+            &mut client,
+            &mut now,
+            Duration::from_secs(60),
+            |c| matches!(c.state(), ClientState::Up { .. }),
+        );
+        let (local, from) = (client.config.local_nat_t, "192.0.2.1:4500".parse().unwrap());
+        let mut unknown_spi = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+        assert_eq!(client.handle_udp(now, local, from, &mut unknown_spi), None);
+        let mut short = [0x12, 0x34, 0x56];
+        assert_eq!(client.handle_udp(now, local, from, &mut short), None);
+        // The newest pair's SPI, but raw ESP on a pair negotiated for UDP 4500.
+        let mut raw = client
+            .pairs
+            .last()
+            .unwrap()
+            .inbound_spi
+            .0
+            .to_be_bytes()
+            .to_vec();
+        raw.extend_from_slice(&[0, 0, 0, 9, 0xaa, 0xbb, 0xcc, 0xdd]);
+        assert_eq!(
+            client.handle_raw_esp(now, local.ip(), from.ip(), &mut raw),
+            None
+        );
+        let mut packet = PacketBuf::new(256, TUN_HEADROOM);
+        packet.set_payload(&[0x60, 0, 0, 0]).unwrap();
+        assert_eq!(client.handle_tun(now, &mut packet), None);
+        for counter in [
+            Counter::EspUnknownSpi,
+            Counter::EspTruncated,
+            Counter::EspWrongEncapsulation,
+            Counter::TunIpv6,
+        ] {
+            assert_eq!(client.counters.get(counter), 1, "{counter:?}");
+        }
+        let status = client.status(now);
+        assert_eq!(status.counters.get("dropped.esp_unknown_spi"), Some(&1));
     }
 
     #[test]

@@ -228,6 +228,14 @@ impl Counters {
         }
     }
 
+    /// The value of a data path step's `result`; its refusal counted, `None` then.
+    pub fn counted<T>(&mut self, result: Result<Option<T>, Counter>) -> Option<T> {
+        result.unwrap_or_else(|counter| {
+            self.bump(counter);
+            None
+        })
+    }
+
     /// The value of `counter`.
     pub fn get(&self, counter: Counter) -> u64 {
         self.values.get(counter as usize).copied().unwrap_or(0)

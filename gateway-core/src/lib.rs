@@ -7,6 +7,10 @@
 //! * [`ClientCore`] is the client behind `l2tpgw connect`: IKE initiator, L2TP LAC and
 //!   a PPP peer.
 //!
+//! Both run one data path (a private module of small steps on one buffer: NAT-T
+//! classification, SA lookup and open, inner UDP 1701, L2TP, PPP, then the server's
+//! policy steps) and count what they drop with typed [`Counter`]s.
+//!
 //! Both implement [`Engine`]: the caller hands in datagrams, TUN packets and the time
 //! (`now`), and takes out datagrams for the network and IP packets for the TUN device.
 //! The `l2tpgw` binary (crate `gateway`) drives them with tokio; tests and fuzz targets
@@ -52,6 +56,7 @@
 
 pub mod client;
 pub mod counters;
+mod datapath;
 pub mod engine;
 pub mod mss;
 mod peer;

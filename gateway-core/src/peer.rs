@@ -2,19 +2,23 @@
 //! join it), where it is (outer addresses, updated by authenticated packets after NAT
 //! rebinding), and which outbound SA is current.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::engine::Output;
 use crate::server::SaPair;
 use crate::transport::L2TP_PORT;
 
-/// An inbound SA and the peer it belongs to.
-pub(super) struct Inbound {
-    pub(super) sa: esp::InboundSa,
-    pub(super) peer: l2tp::PeerId,
-    /// Negotiated as ESP in UDP 4500 (else raw IP protocol 50): the only way it is
-    /// accepted.
-    pub(super) udp_encapsulated: bool,
+/// How an ESP packet reached the core.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EspPath {
+    /// In UDP (port 4500, RFC 3948).
+    Udp {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// As IP protocol 50.
+    Raw { local: IpAddr, remote: IpAddr },
 }
 
 /// One installed pair.
@@ -105,6 +109,46 @@ impl Peer {
     /// Our SPIs of every installed pair, oldest first.
     pub(super) fn inbound_spis(&self) -> impl Iterator<Item = esp::Spi> + '_ {
         self.pairs.iter().map(|p| p.inbound_spi)
+    }
+
+    /// An authenticated packet arrived on `path`: after a NAT rebinding (or from a new
+    /// address) the peer is there now. Raw ESP has no ports; the IKE ports are kept.
+    /// Returns the addresses the inner UDP checksum covers (source, destination) when
+    /// it can be checked (raw ESP).
+    pub(super) fn follow(&mut self, path: EspPath) -> Option<(IpAddr, IpAddr)> {
+        let (local, remote) = match path {
+            EspPath::Udp { local, remote } => (local, remote),
+            EspPath::Raw { local, remote } => (
+                SocketAddr::new(local, self.local.port()),
+                SocketAddr::new(remote, self.remote.port()),
+            ),
+        };
+        if self.remote != remote {
+            self.remote = remote;
+            self.local = local;
+        }
+        (!self.udp_encapsulated).then_some((remote.ip(), local.ip()))
+    }
+
+    /// The addresses an outbound inner UDP checksum covers (ours, the peer's) when it
+    /// is sent (raw ESP).
+    pub(super) fn udp_addresses(&self) -> Option<(IpAddr, IpAddr)> {
+        (!self.udp_encapsulated).then_some((self.local.ip(), self.remote.ip()))
+    }
+
+    /// Where ESP to the peer goes: UDP 4500 or raw ESP.
+    pub(super) fn output(&self) -> Output {
+        if self.udp_encapsulated {
+            Output::Udp {
+                local: self.local,
+                remote: self.remote,
+            }
+        } else {
+            Output::Esp {
+                local: self.local.ip(),
+                remote: self.remote.ip(),
+            }
+        }
     }
 
     /// The newest pair, for status.

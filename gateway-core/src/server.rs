@@ -24,18 +24,19 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use esp::nat_t::Udp4500;
 use wire::PacketBuf;
-use wire::ip::IpProtocol;
 use wire::random::SecureRandom;
 
 use crate::counters::{Counter, Counters};
+use crate::datapath::{self, Encapsulation, InboundSas, L2tpIn, PppIn, SaTag};
 use crate::engine::{Engine, Output};
-use crate::peer::{Inbound, Peer};
+use crate::peer::{EspPath, Peer};
 use crate::pool::AddressPool;
 use crate::status::{EspStatus, SessionStatus, StatusReport};
 use crate::users::{Credential, UserDb};
 
-use crate::{mss, transport};
+use crate::mss;
 
 /// Everything the core needs from the configuration.
 #[derive(Debug, Clone)]
@@ -181,18 +182,6 @@ pub struct SaPair {
     pub udp_encapsulated: bool,
 }
 
-/// How an ESP packet reached the core.
-#[derive(Debug, Clone, Copy)]
-enum EspPath {
-    /// In UDP (port 4500, RFC 3948).
-    Udp {
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-    /// As IP protocol 50.
-    Raw { local: IpAddr, remote: IpAddr },
-}
-
 /// One PPP session over one L2TP session.
 struct Session {
     ppp: ppp::Session,
@@ -236,7 +225,7 @@ pub struct Core {
     started: Instant,
     rng: Box<dyn SecureRandom>,
     l2tp: l2tp::Endpoint,
-    inbound: HashMap<esp::Spi, Inbound>,
+    inbound: InboundSas<l2tp::PeerId>,
     peers: HashMap<l2tp::PeerId, Peer>,
     next_peer: u64,
     sessions: HashMap<l2tp::SessionRef, Session>,
@@ -281,7 +270,7 @@ impl Core {
             started: now,
             rng,
             l2tp,
-            inbound: HashMap::new(),
+            inbound: InboundSas::default(),
             peers: HashMap::new(),
             next_peer: 1,
             sessions: HashMap::new(),
@@ -358,12 +347,11 @@ impl Core {
         // the new SA at once loses whatever we send in between (a ping reply in the
         // real-client rekey scenario).
         peer.add_pair(pair.inbound.spi, outbound, now, existing.is_none());
-        self.inbound.insert(
-            pair.inbound.spi,
-            Inbound {
-                sa: inbound,
-                peer: id,
-                udp_encapsulated: pair.udp_encapsulated,
+        self.inbound.insert_tagged(
+            inbound,
+            SaTag {
+                encapsulation: Encapsulation::of(pair.udp_encapsulated),
+                owner: id,
             },
         );
         self.counters.bump(Counter::SaPairsInstalled);
@@ -379,10 +367,10 @@ impl Core {
     }
 
     fn forget_sa_pair(&mut self, inbound_spi: esp::Spi) {
-        let Some(entry) = self.inbound.remove(&inbound_spi) else {
+        let Some((_, tag)) = self.inbound.remove_tagged(inbound_spi) else {
             return;
         };
-        let id = entry.peer;
+        let id = tag.owner;
         let last = self.peers.get_mut(&id).is_none_or(|p| {
             p.remove_pair(inbound_spi);
             p.is_empty()
@@ -417,132 +405,79 @@ impl Core {
     }
 
     /// An ESP packet, from UDP 4500 (`Path::Udp`) or raw IP protocol 50 (`Path::Raw`,
-    /// whose addresses carry no port). Never answered: an unknown SPI, or an SA that was
-    /// negotiated for the other encapsulation, is dropped and counted.
-    fn esp_in(&mut self, now: Instant, path: EspPath, data: &mut [u8]) -> Option<Range<usize>> {
-        let Ok(spi) = esp::nat_t::spi(data) else {
-            self.counters.bump(Counter::EspTruncated);
-            return None;
+    /// whose addresses carry no port), through the data path's steps
+    /// ([`crate::datapath`]). Never answered: an unknown SPI, or an SA that was
+    /// negotiated for the other encapsulation, is dropped and counted. Returns where the
+    /// IP packet for the TUN device lies in `data`.
+    fn esp_in(
+        &mut self,
+        now: Instant,
+        path: EspPath,
+        data: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Counter> {
+        let arrived = match path {
+            EspPath::Udp { .. } => Encapsulation::Udp,
+            EspPath::Raw { .. } => Encapsulation::Raw,
         };
-        let Some(entry) = self.inbound.get_mut(&spi) else {
-            self.counters.bump(Counter::EspUnknownSpi);
-            return None;
+        let Some(esp) = datapath::open_esp(&mut self.inbound, arrived, data)? else {
+            return Ok(None);
         };
-        if entry.udp_encapsulated != matches!(path, EspPath::Udp { .. }) {
-            // Raw ESP on an SA negotiated for UDP 4500, or ESP in UDP on a raw one: not
-            // what IKE agreed, so not opened (nor its sequence number consumed).
-            self.counters.bump(Counter::EspWrongEncapsulation);
-            return None;
-        }
-        let peer_id = entry.peer;
-        let opened = match entry.sa.open(data) {
-            Ok(o) => o,
-            Err(e) => {
-                self.counters.bump(e);
-                return None;
-            }
+        let peer_id = esp.owner;
+        let Some(peer) = self.peers.get_mut(&peer_id) else {
+            return Ok(None);
         };
-        if opened.is_dummy() {
-            return None;
-        }
-        if opened.next_header != IpProtocol::Udp {
-            self.counters.bump(Counter::EspNotUdp);
-            return None;
-        }
-        let range = opened.range.clone();
-        let peer = self.peers.get_mut(&peer_id)?;
-        peer.confirm_inbound(spi);
-        // NAT rebinding (or a new address): the authenticated packet says where the peer
-        // is now. Raw ESP has no ports; the IKE ports are kept.
-        let (local, remote) = match path {
-            EspPath::Udp { local, remote } => (local, remote),
-            EspPath::Raw { local, remote } => (
-                SocketAddr::new(local, peer.local.port()),
-                SocketAddr::new(remote, peer.remote.port()),
-            ),
-        };
-        if peer.remote != remote {
-            peer.remote = remote;
-            peer.local = local;
-        }
-        let checksum_addrs = (!peer.udp_encapsulated).then_some((remote.ip(), local.ip()));
-        let datagram = data.get(range.clone())?;
-        let inner = match transport::parse_inner(datagram, checksum_addrs) {
-            Ok(i) => i,
-            Err(e) => {
-                self.counters.bump(e);
-                return None;
-            }
-        };
-        peer.l2tp_port = inner.src_port;
-        let start = range.start + inner.payload.start;
-        let end = range.start + inner.payload.end;
-        let l2tp_bytes = data.get(start..end)?;
-        let ppp_in = match self.l2tp.handle_datagram(now, peer_id, l2tp_bytes) {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                self.process(now);
-                return None;
-            }
-            Err(_) => {
-                // Counted in the L2TP engine's stats; it may also have queued a reply.
-                self.counters.bump(Counter::L2tpRejected);
-                self.process(now);
-                return None;
-            }
-        };
-        // Where the PPP frame lies in `data`.
-        let frame_end = start + ppp_in.range.end;
-        let session_ref = ppp_in.session;
-        let Some(session) = self.sessions.get_mut(&session_ref) else {
-            self.counters.bump(Counter::PppNoSession);
-            return None;
-        };
-        session.last_rx = now;
-        let ip = match session.ppp.handle_frame(now, ppp_in.frame) {
-            Ok(Some(ip)) => ip,
-            Ok(None) => {
-                self.dirty.push(session_ref);
-                self.process(now);
-                return None;
-            }
-            Err(_) => {
-                self.counters.bump(Counter::PppMalformed);
-                self.dirty.push(session_ref);
-                self.process(now);
-                return None;
-            }
-        };
-        let ppp::IpIn::V4(packet) = ip else {
-            self.counters.bump(Counter::Ipv6FromClient);
-            return None;
-        };
-        let Ok(v4) = wire::ip::Ipv4Packet::new_checked(packet) else {
-            self.counters.bump(Counter::InnerIpMalformed);
-            return None;
-        };
-        if !session.routed || v4.src() != session.ip {
-            self.counters.bump(Counter::SpoofedSource);
-            return None;
-        }
-        let dst = v4.dst();
-        if !self.config.client_to_client
-            && self.config.pool.cidr().contains(dst)
-            && dst != self.config.pool.gateway()
-            && dst != self.config.pool.cidr().broadcast()
+        peer.confirm_inbound(esp.spi);
+        let checksum = peer.follow(path);
+        let (l2tp_port, l2tp) = datapath::inner_l2tp(data, esp.udp, checksum)?;
+        peer.l2tp_port = l2tp_port;
+        let (session_ref, frame) = match datapath::l2tp_in(&mut self.l2tp, now, peer_id, data, l2tp)
         {
-            self.counters.bump(Counter::ClientToClient);
-            return None;
-        }
+            Ok(L2tpIn::Frame { session, frame }) => (session, frame),
+            // A control message, or a refusal (which may have queued a reply).
+            other => {
+                self.process(now);
+                return other.map(|_| None);
+            }
+        };
+        let session = self
+            .sessions
+            .get_mut(&session_ref)
+            .ok_or(Counter::PppNoSession)?;
+        session.last_rx = now;
+        let ip = match datapath::ppp_in(&mut session.ppp, now, data, frame) {
+            Ok(PppIn::Ipv4(ip)) => ip,
+            Err(Counter::Ipv6FromClient) => return Err(Counter::Ipv6FromClient),
+            // A control frame, or a malformed one: PPP may have answered.
+            other => {
+                self.dirty.push(session_ref);
+                self.process(now);
+                return other.map(|_| None);
+            }
+        };
+        let packet = data.get_mut(ip.clone()).ok_or(Counter::InnerIpMalformed)?;
+        let (src, dst) = datapath::ipv4_addresses(packet)?;
+        datapath::check_source(src, session.routed.then_some(session.ip))?;
+        datapath::check_client_to_client(dst, &self.config.pool, self.config.client_to_client)?;
         session.bytes_in += packet.len() as u64;
         session.packets_in += 1;
-        // The IP packet is the frame's information field, its tail.
-        let range = frame_end.checked_sub(packet.len())?..frame_end;
-        let mss_limit = session.mss_limit;
-        if mss::clamp(data.get_mut(range.clone())?, mss_limit) {
-            self.counters.bump(Counter::TcpMssClamped);
-        }
-        Some(range)
+        datapath::clamp_mss(packet, session.mss_limit, &mut self.counters);
+        Ok(Some(ip))
+    }
+
+    /// A packet from the TUN device, routed to its session: MSS clamped, then PPP,
+    /// L2TP, UDP and ESP prepended in place ([`crate::datapath`]).
+    fn tun_in(&mut self, buf: &mut PacketBuf) -> Result<Option<Output>, Counter> {
+        let dst = datapath::tun_ipv4_dst(buf.payload())?;
+        let sref = *self.routes.get(&dst).ok_or(Counter::NoRoute)?;
+        let len = buf.len() as u64;
+        let Some(session) = self.sessions.get_mut(&sref) else {
+            return Ok(None);
+        };
+        datapath::clamp_mss(buf.payload_mut(), session.mss_limit, &mut self.counters);
+        datapath::encap_ppp_l2tp(buf, &session.ppp, &mut self.l2tp, sref)?;
+        session.bytes_out += len;
+        session.packets_out += 1;
+        Ok(self.seal_for_peer(sref.peer, buf))
     }
 
     /// The current outbound path and SA of `peer`, sealing `buf` (holding an L2TP
@@ -552,30 +487,16 @@ impl Core {
             self.counters.bump(Counter::NoPeer);
             return None;
         };
-        let addrs = (!peer.udp_encapsulated).then_some((peer.local.ip(), peer.remote.ip()));
-        if transport::push_udp(buf, peer.l2tp_port, addrs).is_err() {
-            self.counters.bump(Counter::TxNoRoom);
-            return None;
-        }
+        let (output, addresses, l2tp_port) = (peer.output(), peer.udp_addresses(), peer.l2tp_port);
         let Some(out) = peer.current_outbound() else {
             self.counters.bump(Counter::NoOutboundSa);
             return None;
         };
-        if let Err(e) = out.seal(IpProtocol::Udp, buf) {
-            self.counters.bump(e);
+        if let Err(counter) = datapath::seal_esp(buf, l2tp_port, addresses, out) {
+            self.counters.bump(counter);
             return None;
         }
-        Some(if peer.udp_encapsulated {
-            Output::Udp {
-                local: peer.local,
-                remote: peer.remote,
-            }
-        } else {
-            Output::Esp {
-                local: peer.local.ip(),
-                remote: peer.remote.ip(),
-            }
-        })
+        Some(output)
     }
 
     /// Drains every engine's output and events in dependency order.
@@ -1027,13 +948,20 @@ impl Engine for Core {
     ) -> Option<Range<usize>> {
         let port = local.port();
         if port == self.config.nat_t_port {
-            match data {
-                [esp::nat_t::KEEPALIVE] => None,
-                [0, 0, 0, 0, ike_message @ ..] => {
-                    self.ike_in(now, local, remote, ike_message);
+            match esp::nat_t::classify_4500(data) {
+                Ok(Udp4500::Keepalive) => None,
+                Ok(Udp4500::Ike(message)) => {
+                    self.ike_in(now, local, remote, message);
                     None
                 }
-                _ => self.esp_in(now, EspPath::Udp { local, remote }, data),
+                Ok(Udp4500::Esp { .. }) => {
+                    let ip = self.esp_in(now, EspPath::Udp { local, remote }, data);
+                    self.counters.counted(ip)
+                }
+                Err(e) => {
+                    self.counters.bump(e);
+                    None
+                }
             }
         } else if port == self.config.ike_port {
             self.ike_in(now, local, remote, data);
@@ -1051,47 +979,13 @@ impl Engine for Core {
         remote: IpAddr,
         esp: &mut [u8],
     ) -> Option<Range<usize>> {
-        self.esp_in(now, EspPath::Raw { local, remote }, esp)
+        let ip = self.esp_in(now, EspPath::Raw { local, remote }, esp);
+        self.counters.counted(ip)
     }
 
     fn handle_tun(&mut self, _now: Instant, buf: &mut PacketBuf) -> Option<Output> {
-        let dst = match wire::ip::version(buf.payload()) {
-            Some(4) => match wire::ip::Ipv4Packet::new_checked(buf.payload()) {
-                Ok(p) => p.dst(),
-                Err(_) => {
-                    self.counters.bump(Counter::TunMalformed);
-                    return None;
-                }
-            },
-            Some(6) => {
-                self.counters.bump(Counter::TunIpv6);
-                return None;
-            }
-            _ => {
-                self.counters.bump(Counter::TunMalformed);
-                return None;
-            }
-        };
-        let Some(&sref) = self.routes.get(&dst) else {
-            self.counters.bump(Counter::NoRoute);
-            return None;
-        };
-        let len = buf.len() as u64;
-        let session = self.sessions.get_mut(&sref)?;
-        if mss::clamp(buf.payload_mut(), session.mss_limit) {
-            self.counters.bump(Counter::TcpMssClamped);
-        }
-        if !session.ppp.ipv4_open() || session.ppp.encap_ip(ppp::IpVersion::V4, buf).is_err() {
-            self.counters.bump(Counter::PppNotOpen);
-            return None;
-        }
-        session.bytes_out += len;
-        session.packets_out += 1;
-        if self.l2tp.encap_data(sref, buf).is_err() {
-            self.counters.bump(Counter::L2tpNotOpen);
-            return None;
-        }
-        self.seal_for_peer(sref.peer, buf)
+        let out = self.tun_in(buf);
+        self.counters.counted(out)
     }
 
     fn handle_timeout(&mut self, now: Instant) {

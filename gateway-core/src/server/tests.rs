@@ -13,6 +13,7 @@ use wire::random::DeterministicRandom;
 
 use super::*;
 use crate::engine::{Engine, Output, TUN_HEADROOM};
+use crate::transport;
 
 const SERVER: &str = "192.0.2.1:4500";
 const SERVER_IKE: &str = "192.0.2.1:500";
