@@ -64,6 +64,8 @@ pub mod pool;
 pub mod secret;
 pub mod server;
 pub mod status;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod transport;
 pub mod users;
 
