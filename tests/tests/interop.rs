@@ -1139,6 +1139,185 @@ fn scenario_9_raw_esp() {
     checks.finish(test, &reports);
 }
 
+/// Scenario 11 (issue 14): the gateway rekeys a client that does not. The guest's
+/// strongSwan has a 60 s ESP lifetime and no margin (`margintime=0s`, `rekeyfuzz=0%`: its
+/// own rekey would start only as the SA ends), an ISAKMP SA of 8 h; the gateway starts a
+/// Quick Mode at 95 % (57 s, `ike::Config::responder_rekey`). The guest pings the gateway's
+/// inner address 10 times a second from the connect until 75 s after its Quick Mode, across
+/// the gateway's rekey and the end of the first SA. Checks: no ping lost; charon answered a
+/// Quick Mode (none before the ping started), took it for a rekey, and never started one
+/// after its first; the session's inbound SPIs in `l2tpgw status` all changed and
+/// `sa_pairs_installed` grew; the guest's kernel holds the gateway's new SA and no longer
+/// the first one.
+#[test]
+#[ignore = "boots a qemu guest against l2tpgw serve for 2 minutes; run by scripts/test.sh"]
+fn scenario_11_gateway_rekeys() {
+    let test = "scenario_11_gateway_rekeys";
+    let Some((image, bin)) = prerequisites(test) else {
+        return;
+    };
+    let started = now();
+    let topology = Topology::direct(1).expect("namespaces");
+    let run_dir = tests::interop::guest::cache_dir().join("runs").join(test);
+    let mut gw = Gateway::start(bin, &topology, &gateway_opts(), &run_dir).expect("gateway");
+    let mut client = client_with("aes256-sha1-modp2048!", "aes256-sha1!", PppAuth::MsChapV2);
+    client.lifetime = "60s".into();
+    client.margin = "0s".into();
+    client.rekey_fuzz = "0%".into();
+    client.ike_lifetime = "8h".into();
+    let mut guests = boot_guests(
+        test,
+        image,
+        &topology,
+        &[client],
+        "gateway_rekey",
+        &[("PING_UNTIL", "75".into()), ("PING_INTERVAL", "0.1".into())],
+    );
+    let g = &mut guests[0];
+    let connected = g
+        .share
+        .wait_marker("connected", Duration::from_secs(300), || g.vm.running());
+    let status_before = gw.status().unwrap_or_default();
+    let pinged = connected
+        && g.share
+            .wait_marker("pinged", Duration::from_secs(300), || g.vm.running());
+    let status_after = gw.status().unwrap_or_default();
+    g.share.signal("proceed").expect("signal");
+    g.vm.wait_exit(Duration::from_secs(120));
+    let r = g.share.results();
+    let get = |k: &str| r.get(k).map(String::as_str);
+    let num = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok());
+    let mut checks = Checks::default();
+    checks.check(pinged, "did not connect and finish the ping");
+    checks.check(
+        get("ping_sent").is_some() && get("ping_sent") == get("ping_planned"),
+        format!(
+            "sent {:?} pings, planned {:?}",
+            get("ping_sent"),
+            get("ping_planned")
+        ),
+    );
+    checks.check(
+        get("ping_loss") == Some("0"),
+        format!(
+            "lost {:?}% of pings across the gateway's rekey",
+            get("ping_loss")
+        ),
+    );
+    checks.check(
+        num("qm_answered_before_ping") == Some(0),
+        format!(
+            "the gateway's Quick Mode came before the ping started ({:?} s after ipsec up): \
+             the rekey was not under traffic",
+            get("ping_started_after_ipsec_up")
+        ),
+    );
+    checks.check(
+        num("qm_answered").is_some_and(|n| n >= 1) && num("rekeys_detected").is_some_and(|n| n >= 1),
+        format!(
+            "charon answered {:?} Quick Modes and detected {:?} rekeys (the gateway's rekey expected)",
+            get("qm_answered"),
+            get("rekeys_detected")
+        ),
+    );
+    checks.check(
+        num("qm_started") == Some(1),
+        format!(
+            "charon started {:?} Quick Modes (only its first expected: the gateway rekeys)",
+            get("qm_started")
+        ),
+    );
+    let (spis_before, spis_after) = (
+        json_values(&status_before, "inbound_spi"),
+        json_values(&status_after, "inbound_spi"),
+    );
+    checks.check(
+        !spis_before.is_empty()
+            && !spis_after.is_empty()
+            && spis_after.iter().all(|s| !spis_before.contains(s)),
+        format!("the session's ESP SAs were not replaced: SPIs {spis_before:?} before, {spis_after:?} after"),
+    );
+    let installed =
+        |s: &str| -> Option<u64> { json_values(s, "sa_pairs_installed").first()?.parse().ok() };
+    checks.check(
+        matches!(
+            (installed(&status_before), installed(&status_after)),
+            (Some(b), Some(a)) if a > b
+        ),
+        format!(
+            "sa_pairs_installed did not grow: {:?} before, {:?} after",
+            installed(&status_before),
+            installed(&status_after)
+        ),
+    );
+    // The guest's kernel: the gateway's current pair is installed there (our inbound SPI
+    // is the guest's outbound one), the first pair is gone.
+    let xfrm_after = xfrm_spis(
+        &std::fs::read_to_string(g.share.out("state-after_ping.txt")).unwrap_or_default(),
+    );
+    let out_before = json_values(&status_before, "outbound_spi");
+    let out_after = json_values(&status_after, "outbound_spi");
+    checks.check(
+        !spis_after.is_empty()
+            && spis_after
+                .iter()
+                .chain(&out_after)
+                .all(|s| xfrm_after.contains(&(*s).to_owned())),
+        format!("the guest's ip xfrm state {xfrm_after:?} lacks the gateway's SAs {spis_after:?}/{out_after:?}"),
+    );
+    checks.check(
+        spis_before
+            .iter()
+            .chain(&out_before)
+            .all(|s| !xfrm_after.contains(&(*s).to_owned())),
+        format!(
+            "the guest still holds the first SAs {spis_before:?}/{out_before:?}: {xfrm_after:?}"
+        ),
+    );
+    eprintln!(
+        "{test}: {:?}/{:?} pings received ({:?}% loss), ping started {:?} s after ipsec up; \
+         gateway SPIs in/out {spis_before:?}/{out_before:?} -> {spis_after:?}/{out_after:?}; \
+         charon CHILD_SAs (its in:out) {:?}; Quick Modes answered {:?}, started {:?}; \
+         gateway log lines 'starting a Quick Mode rekey': {}; wall time {:.0} s",
+        get("ping_received"),
+        get("ping_sent"),
+        get("ping_loss"),
+        get("ping_started_after_ipsec_up"),
+        get("child_sa_spis"),
+        get("qm_answered"),
+        get("qm_started"),
+        gw.log().matches("starting a Quick Mode rekey").count(),
+        (now() - started).as_secs_f64()
+    );
+    let reports = [
+        g.share.report(),
+        g.vm.console(),
+        format!(
+            "---- gateway log ----\n{}\n---- status before ----\n{status_before}\n---- status after ----\n{status_after}",
+            gw.log()
+        ),
+    ];
+    gw.stop();
+    checks.finish(test, &reports);
+}
+
+/// Every `spi 0x...` in `ip xfrm state` output, as printed (`0x` and 8 hex digits, the
+/// form of the status' SPIs).
+fn xfrm_spis(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .zip(text.split_whitespace().skip(1))
+        .filter(|(k, _)| *k == "spi")
+        .map(|(_, v)| v.to_owned())
+        .collect()
+}
+
+#[test]
+fn xfrm_spis_reads_ip_xfrm_state() {
+    let state = "src 198.51.100.10 dst 198.51.100.1\n\tproto esp spi 0xc1a2b3c4 reqid 1 mode transport\n\treplay-window 0\nsrc 198.51.100.1 dst 198.51.100.10\n\tproto esp spi 0x0000abcd reqid 1 mode transport\n";
+    assert_eq!(xfrm_spis(state), ["0xc1a2b3c4", "0x0000abcd"]);
+    assert!(xfrm_spis("== ip xfrm state\n").is_empty());
+}
+
 /// The raw values of every `"key": value` in `json` (strings without their quotes), in
 /// order: enough to compare fields of `l2tpgw status --json` without a JSON parser.
 fn json_values<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
