@@ -519,7 +519,12 @@ impl<C: PairClient> Pair<C> {
                 }
             }
         };
+        tracing::trace!(
+            at = ?self.now - self.start, ?side, to = ?datagram.carrier, len = datagram.bytes.len(),
+            head = ?datagram.bytes.get(..8).unwrap_or_default(), ?packet, "pair: sent"
+        );
         let fates = self.link.send(self.now, datagram);
+        tracing::trace!(?fates, "pair: link");
         if let Some(p) = packet.and_then(|p| self.packets.get_mut(p)) {
             for f in fates {
                 p.copies += 1;
@@ -614,6 +619,10 @@ impl<C: PairClient> Pair<C> {
         if let Some(p) = d.packet.and_then(|p| self.packets.get_mut(p)) {
             p.arrived += 1;
         }
+        tracing::trace!(
+            at = ?self.now - self.start, client = i, to_server = d.to_server,
+            len = bytes.len(), ip = got.is_some(), "pair: delivered"
+        );
         let Some(range) = got else {
             return;
         };
