@@ -3,7 +3,7 @@
 //!
 //! * [`CryptoProvider`]: PRF (HMAC), hash, CBC encryption, Diffie-Hellman.
 //! * [`RustCryptoProvider`]: the real one: RustCrypto HMAC and hashes, the AES-CBC and
-//!   3DES of the `esp` crate (aws-lc-rs), num-bigint MODP, p256/p384 ECP.
+//!   3DES of the `esp` crate (aws-lc-rs), constant-time crypto-bigint MODP, p256/p384 ECP.
 //! * [`keys`]: RFC 2409 key derivation (SKEYID, SKEYID_d/a/e, key expansion, IVs,
 //!   KEYMAT) written against the provider.
 

@@ -1,6 +1,6 @@
 //! The real provider: RustCrypto HMAC and hashes; AES-CBC and 3DES-CBC from
 //! [`esp::CbcCipher`] (aws-lc-rs), the same implementation ESP encrypts with; MODP on
-//! num-bigint and ECP on p256/p384 ([`super::dh`]).
+//! crypto-bigint (constant time) and ECP on p256/p384 ([`super::dh`]).
 
 use esp::{CbcCipher, Encryption};
 use hmac::{Hmac, KeyInit, Mac};

@@ -304,6 +304,17 @@ impl Endpoint {
                 if ke.len() != g.public_len() {
                     return Err(PeerMisbehaved::BadKeLength.into());
                 }
+                // The peer's value first (cheap), then the budget: an authenticated
+                // peer's PFS draws on the share kept for established SAs.
+                p.dh_check(g, ke).map_err(Error::InvalidKeyInformation)?;
+                if !self.spend(
+                    now,
+                    super::admission::Class::Established,
+                    2 * g.cost(),
+                    path,
+                ) {
+                    return Err(Error::LimitExceeded("expensive operations per second"));
+                }
                 let dh = p.dh_generate(g, &mut self.rng);
                 let s = dh.agree(ke).map_err(Error::InvalidKeyInformation)?;
                 rest_out.push(Payload::Ke(dh.public().to_vec()));
@@ -686,7 +697,11 @@ impl Endpoint {
             )),
             Payload::Nonce(ni.clone()),
         ];
-        let dh = offer.pfs.map(|g| p.dh_generate(g, &mut self.rng));
+        let dh = offer.pfs.map(|g| {
+            // Our own work: counted against the budget, never refused.
+            self.spend_anyway(now, g.cost());
+            p.dh_generate(g, &mut self.rng)
+        });
         if let Some(dh) = &dh {
             rest.push(Payload::Ke(dh.public().to_vec()));
         }
@@ -803,7 +818,12 @@ impl Endpoint {
             .min(offered)
             .min(self.config.child_lifetime_max);
         let pfs_secret = match (dh, &parsed.ke) {
-            (Some(dh), Some(ke)) => Some(dh.agree(ke).map_err(Error::InvalidKeyInformation)?),
+            (Some(dh), Some(ke)) => {
+                let g = suite.pfs.ok_or(PeerMisbehaved::ResponseNotProposed)?;
+                p.dh_check(g, ke).map_err(Error::InvalidKeyInformation)?;
+                self.spend_anyway(now, g.cost());
+                Some(dh.agree(ke).map_err(Error::InvalidKeyInformation)?)
+            }
             (None, None) => None,
             _ => return Err(PeerMisbehaved::ResponseNotProposed.into()),
         };
