@@ -1,8 +1,9 @@
 //! Diffie-Hellman groups of IKEv1: MODP 2, 5, 14, 15, 16 (crypto-bigint, constant time)
-//! and ECP 19, 20 (RFC 5903, p256/p384). Peer values are validated: MODP 1 < y < p-1 at the prime's
-//! length, ECP a point on the curve in the x ‖ y encoding. [`validate_public`] does that
-//! check alone, cheaply, so the engine can refuse a bad value before it generates its
-//! own (a MODP-4096 private value costs milliseconds; the check, microseconds).
+//! and ECP 19, 20 (RFC 5903, p256/p384). Peer values are validated: MODP 1 < y < p-1 at
+//! the prime's length, ECP a point on the curve in the x ‖ y encoding.
+//! [`validate_public`] does that check alone, cheaply, so the engine can refuse a bad
+//! value before it generates its own (a MODP-4096 private value costs milliseconds; the
+//! check, microseconds).
 
 use std::sync::LazyLock;
 
