@@ -66,6 +66,27 @@ counters! {
     DeadPeersReleased = "dead_peers_released", Event;
     /// A TCP SYN's MSS option was lowered.
     TcpMssClamped = "tcp_mss_clamped", Event;
+    /// An ESP SA pair on another peer's outer address and port that did not join it
+    /// (another ISAKMP SA without that peer's identity and proven path): a peer of its
+    /// own.
+    SaPairsNotJoined = "sa_pairs_not_joined", Event;
+    /// An ESP SA pair of a re-authenticated peer (a newer ISAKMP SA, same identity,
+    /// same proven path) joined it.
+    SaPairsReauthenticated = "sa_pairs_reauthenticated", Event;
+    /// A peer moved to a new outer address (NAT rebinding, proven by its newest
+    /// authenticated ESP packet); IKE follows.
+    NatRebinds = "nat_rebinds", Event;
+    /// A pair reached its soft traffic limit and IKE was asked to rekey it.
+    LifetimeRekeys = "lifetime_rekeys", Event;
+    /// A pair reached its soft traffic limit with no ISAKMP SA to rekey it on.
+    LifetimeRekeysImpossible = "lifetime_rekeys_impossible", Event;
+    /// A pair reached a hard traffic limit (or its sequence numbers ran out): retired.
+    LifetimePairsRetired = "lifetime_pairs_retired", Event;
+    /// A retired pair was deleted once a newer one carried the peer's traffic.
+    LifetimePairsDeleted = "lifetime_pairs_deleted", Event;
+    /// A user or a source address went into backoff after repeated authentication
+    /// failures.
+    AuthBackoffsStarted = "auth_backoffs_started", Event;
 
     /// ESP: shorter than an SPI and sequence number.
     EspTruncated = "esp_truncated", Drop;
@@ -129,6 +150,12 @@ counters! {
     NoOutboundSa = "no_outbound_sa", Drop;
     /// A session refused: the session limit is reached.
     SessionLimit = "session_limit", Drop;
+    /// A session refused: its IPsec peer already has as many sessions that have not
+    /// authenticated as allowed (`unauthenticated_sessions_per_ike_sa`).
+    UnauthenticatedSessionLimit = "unauthenticated_session_limit", Drop;
+    /// An authentication attempt refused unchecked: its user or source address is in
+    /// backoff.
+    AuthBackoff = "auth_backoff", Drop;
     /// IPCP: the client insists on an address other than the one assigned.
     IpcpAddressMismatch = "ipcp_address_mismatch", Drop;
     /// A user's static address is in use by another session.
@@ -322,6 +349,8 @@ mod tests {
             .iter()
             .filter(|c| c.kind() == Kind::Event)
             .count();
-        assert_eq!(events, 9);
+        // The nine above and issue 14's: pairs not joined / re-authenticated, NAT
+        // rebinds, lifetime rekeys / impossible / retired / deleted, backoffs.
+        assert_eq!(events, 17);
     }
 }

@@ -67,6 +67,8 @@ pub(crate) type InboundSas<T> = esp::SaTable<SaTag<T>>;
 pub(crate) struct Decrypted<T> {
     /// The SA's SPI (ours).
     pub(crate) spi: esp::Spi,
+    /// The packet's sequence number.
+    pub(crate) seq: u64,
     /// The SA's owner.
     pub(crate) owner: T,
     /// Where the inner UDP datagram lies in the buffer.
@@ -96,6 +98,7 @@ pub(crate) fn open_esp<T: Copy>(
     }
     Ok(Some(Decrypted {
         spi: opened.spi,
+        seq: opened.seq,
         owner: tag.owner,
         udp: opened.range.clone(),
     }))

@@ -58,6 +58,7 @@ pub mod client;
 pub mod counters;
 mod datapath;
 pub mod engine;
+pub mod escape;
 pub mod mss;
 mod peer;
 pub mod pool;
@@ -66,6 +67,7 @@ pub mod server;
 pub mod status;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod throttle;
 pub mod transport;
 pub mod users;
 

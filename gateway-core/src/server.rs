@@ -15,6 +15,7 @@
 //! An L2TP peer is identified by its ESP SA pair lineage ([`l2tp::PeerId`] per IPsec
 //! peer, joined by rekeys), never by address: several clients behind one NAT work.
 
+mod policy;
 #[cfg(test)]
 mod tests;
 
@@ -31,9 +32,11 @@ use wire::random::SecureRandom;
 use crate::counters::{Counter, Counters};
 use crate::datapath::{self, Encapsulation, InboundSas, L2tpIn, PppIn, SaTag};
 use crate::engine::{Engine, Output};
+use crate::escape::{Escaped, IdDisplay};
 use crate::peer::{EspPath, Peer};
 use crate::pool::AddressPool;
 use crate::status::{EspStatus, SessionStatus, StatusReport};
+use crate::throttle::{AuthLimits, Throttle};
 use crate::users::{Credential, UserDb};
 
 use crate::mss;
@@ -69,6 +72,11 @@ pub struct CoreConfig {
     pub ike: ike::Config,
     /// The pre-shared key (for every peer).
     pub psk: crate::secret::Secret,
+    /// PPP sessions that have not authenticated yet, per IPsec peer (one ISAKMP SA
+    /// and its re-authentications): a new one past it is refused.
+    pub unauthenticated_sessions_per_ike_sa: usize,
+    /// Authentication failures per user and per source address, and their backoff.
+    pub auth_limits: AuthLimits,
 }
 
 impl CoreConfig {
@@ -76,9 +84,11 @@ impl CoreConfig {
     /// file): the given pool, PSK and users; DNS none; clients isolated; 1024 sessions,
     /// 4 per user; idle timeout one hour; ports 500 and 4500; MS-CHAPv2 then CHAP-MD5,
     /// MRU 1400, LCP echo every 20 s (3 misses); L2TP HELLO every 60 s, 2 tunnels per
-    /// peer; IKE with DPD every 30 s, ESP always in UDP, at most 1024 half-open ISAKMP
-    /// SAs (16 per source). The `l2tpgw` binary builds its configuration from this and
-    /// the resolved configuration file.
+    /// peer, 4 unauthenticated PPP sessions per ISAKMP SA; authentication failures as
+    /// [`AuthLimits::default`]; IKE with DPD every 30 s, ESP always in UDP, at most
+    /// 1024 half-open ISAKMP SAs (16 per source), the other [`ike::Limits`] at their
+    /// defaults. The `l2tpgw` binary builds its configuration from this and the
+    /// resolved configuration file.
     pub fn new(pool: AddressPool, psk: crate::secret::Secret, users: UserDb) -> Self {
         let ppp = ppp::Config {
             mru: 1400,
@@ -127,6 +137,8 @@ impl CoreConfig {
             pinned_users: Vec::new(),
             ike,
             psk,
+            unauthenticated_sessions_per_ike_sa: 4,
+            auth_limits: AuthLimits::default(),
         }
     }
 }
@@ -180,6 +192,9 @@ pub struct SaPair {
     pub outbound: esp::SaParams,
     /// ESP in UDP 4500 (true) or IP protocol 50.
     pub udp_encapsulated: bool,
+    /// The authenticated phase-1 identity of the ISAKMP SA (`ChildSa::peer_id`); none
+    /// for a pair keyed without IKE, which then joins no other ISAKMP SA's peer.
+    pub peer_id: Option<ike::msgs::IdPayload>,
 }
 
 /// One PPP session over one L2TP session.
@@ -240,6 +255,13 @@ pub struct Core {
     counters: Counters,
     scratch: Vec<u8>,
     shutting_down: bool,
+    /// Inbound SPIs of pairs whose lifetime state changed, or whose peer confirmed a
+    /// newer pair, for the lifetime policy (`policy.rs`) at the next drain.
+    lifetime_due: Vec<esp::Spi>,
+    /// Authentication failures per user name.
+    auth_users: Throttle<String>,
+    /// Authentication failures per source address (the peer's proven IKE address).
+    auth_sources: Throttle<IpAddr>,
 }
 
 impl core::fmt::Debug for Core {
@@ -263,6 +285,9 @@ impl Core {
             l2tp: l2tp_rng,
         } = random;
         let l2tp = l2tp::Endpoint::new(config.l2tp.clone(), l2tp_rng);
+        let auth_users = Throttle::new(config.auth_limits.failures_per_user, &config.auth_limits);
+        let auth_sources =
+            Throttle::new(config.auth_limits.failures_per_source, &config.auth_limits);
         let psk = ike::StaticPskStore::wildcard(ike::Psk::new(config.psk.expose().as_bytes()));
         let ike = ike::Endpoint::new(config.ike.clone(), Box::new(psk), ike_rng);
         Self {
@@ -288,6 +313,9 @@ impl Core {
             counters: Counters::default(),
             scratch: Vec::with_capacity(2048),
             shutting_down: false,
+            lifetime_due: Vec::with_capacity(16),
+            auth_users,
+            auth_sources,
         }
     }
 
@@ -312,20 +340,35 @@ impl Core {
         self.sessions.get(s).map(|s| s.user.as_deref())
     }
 
-    /// Installs an ESP SA pair (IKE's `ChildSaUp`). A pair of a known ISAKMP SA, or
-    /// from the same outer address and port, joins that peer; otherwise it starts a new
-    /// peer. The inbound SA accepts traffic at once.
+    /// Installs an ESP SA pair (IKE's `ChildSaUp`). The inbound SA accepts traffic at
+    /// once.
+    ///
+    /// A pair joins an existing peer only through its own ISAKMP SA (a Quick Mode
+    /// rekey), or through a newer ISAKMP SA that completed Main Mode from exactly the
+    /// peer's current path with the same authenticated identity (Windows and strongSwan
+    /// re-authentication); see `Peer::accepts`. Anything else starts a new peer and
+    /// changes nothing of any other: one user's Quick Mode cannot take over another
+    /// user's session by naming its address, and two clients behind one NAT stay apart.
     pub fn install_sa_pair(&mut self, now: Instant, pair: SaPair) -> Result<(), esp::SuiteError> {
         let inbound = esp::InboundSa::new(&pair.inbound, now)?;
         let outbound = esp::OutboundSa::new(&pair.outbound, now, &mut *self.rng)?;
         let existing = self
             .peers
             .values()
-            .find(|p| {
-                p.ike == pair.ike
-                    || (p.remote == pair.remote && p.local.port() == pair.local.port())
-            })
+            .filter(|p| p.accepts(&pair))
+            .max_by_key(|p| p.ike)
             .map(|p| p.id);
+        if existing.is_none()
+            && self
+                .peers
+                .values()
+                .any(|p| p.remote == pair.remote && p.local.port() == pair.local.port())
+        {
+            // What the old rule joined: same outer address and port, but another
+            // ISAKMP SA without the same identity on the same proven path.
+            self.counters.bump(Counter::SaPairsNotJoined);
+            tracing::debug!(remote = %pair.remote, ike = pair.ike, "ESP SA pair on another peer's address: a peer of its own");
+        }
         let id = existing.unwrap_or_else(|| {
             let id = l2tp::PeerId(self.next_peer);
             self.next_peer += 1;
@@ -335,10 +378,16 @@ impl Core {
             .peers
             .entry(id)
             .or_insert_with(|| Peer::new(id, &pair, now));
-        peer.ike = pair.ike;
-        peer.local = pair.local;
-        peer.remote = pair.remote;
-        peer.udp_encapsulated = pair.udp_encapsulated;
+        if pair.ike >= peer.ike {
+            // Its own ISAKMP SA (whose proven path this is) or the newest one.
+            if existing.is_some() && pair.ike > peer.ike {
+                self.counters.bump(Counter::SaPairsReauthenticated);
+            }
+            peer.ike = pair.ike;
+            peer.local = pair.local;
+            peer.remote = pair.remote;
+            peer.udp_encapsulated = pair.udp_encapsulated;
+        }
         // Any pair that joins a peer with live pairs waits for the peer's first packet on
         // it before it carries our traffic: a Quick Mode rekey of the same ISAKMP SA, and
         // also the first Quick Mode of a replacement ISAKMP SA (strongSwan's IKEv1
@@ -346,7 +395,13 @@ impl Core {
         // the initiator installs its inbound SA only when it has processed it; sending on
         // the new SA at once loses whatever we send in between (a ping reply in the
         // real-client rekey scenario).
-        peer.add_pair(pair.inbound.spi, outbound, now, existing.is_none());
+        peer.add_pair(
+            pair.ike,
+            pair.inbound.spi,
+            outbound,
+            now,
+            existing.is_none(),
+        );
         self.inbound.insert_tagged(
             inbound,
             SaTag {
@@ -426,8 +481,21 @@ impl Core {
         let Some(peer) = self.peers.get_mut(&peer_id) else {
             return Ok(None);
         };
-        peer.confirm_inbound(esp.spi);
-        let checksum = peer.follow(path);
+        // Lifetime and rebinding notes (policy.rs): the SA's expiry against the cached
+        // one, and whether this packet carries the highest sequence number yet.
+        let newest = peer.opened(
+            esp.spi,
+            self.inbound.get(esp.spi),
+            esp.seq,
+            &mut self.lifetime_due,
+        );
+        if peer.confirm_inbound(esp.spi) {
+            self.lifetime_due.push(esp.spi);
+        }
+        let (checksum, moved) = peer.follow(path, newest);
+        if moved {
+            policy::rebound(peer, &mut self.ike, &mut self.counters, esp.spi);
+        }
         let (l2tp_port, l2tp) = datapath::inner_l2tp(data, esp.udp, checksum)?;
         peer.l2tp_port = l2tp_port;
         let (session_ref, frame) = match datapath::l2tp_in(&mut self.l2tp, now, peer_id, data, l2tp)
@@ -492,7 +560,10 @@ impl Core {
             self.counters.bump(Counter::NoOutboundSa);
             return None;
         };
-        if let Err(counter) = datapath::seal_esp(buf, l2tp_port, addresses, out) {
+        let sealed = datapath::seal_esp(buf, l2tp_port, addresses, out);
+        // Lifetime note (policy.rs): the SA's expiry against the cached one.
+        peer.sealed(&mut self.lifetime_due);
+        if let Err(counter) = sealed {
             self.counters.bump(counter);
             return None;
         }
@@ -598,6 +669,22 @@ impl Core {
             let _ = self.l2tp.close_session(now, sref);
             return;
         }
+        // Sessions that have not authenticated, per IPsec peer (its ISAKMP SA): one
+        // holder of the PSK cannot take every session slot without a password.
+        let unauthenticated = self
+            .sessions
+            .iter()
+            .filter(|(r, s)| r.peer == sref.peer && s.user.is_none())
+            .count();
+        if unauthenticated >= self.config.unauthenticated_sessions_per_ike_sa {
+            self.counters.bump(Counter::UnauthenticatedSessionLimit);
+            tracing::debug!(
+                limit = self.config.unauthenticated_sessions_per_ike_sa,
+                "PPP session refused: too many unauthenticated sessions on this IKE SA"
+            );
+            let _ = self.l2tp.close_session(now, sref);
+            return;
+        }
         // The address is assigned once the user is known (`assign_address`); until then
         // the session holds none and IPCP waits behind authentication.
         let ip = Ipv4Addr::UNSPECIFIED;
@@ -644,7 +731,8 @@ impl Core {
         let outer = self.peers.get(&peer).map(|p| p.remote);
         let user = session
             .and_then(|s| self.sessions.get(&s))
-            .and_then(|s| s.user.as_deref());
+            .and_then(|s| s.user.as_deref())
+            .map(|u| tracing::field::display(Escaped(u)));
         tracing::info_span!("peer", outer = outer.map(tracing::field::display), user)
     }
 
@@ -676,26 +764,39 @@ impl Core {
     fn on_ppp_event(&mut self, now: Instant, sref: l2tp::SessionRef, ev: ppp::Event) {
         match ev {
             ppp::Event::AuthRequest { user, data } => {
-                let decision = match self.config.users.get(&user) {
-                    Some(u) => match &u.credential {
-                        Credential::Password(p) => data.verify_password(&user, p.expose()),
-                        Credential::NtHash(h) => {
-                            data.verify_nt_hash(&user, &ppp::auth::NtHash(*h.as_bytes()))
-                        }
-                    },
-                    None => ppp::AuthDecision::Reject,
+                let source = self.peers.get(&sref.peer).map(|p| p.remote.ip());
+                let decision = if self.auth_refused_for_backoff(now, &user, source) {
+                    // Not checked: a right password gets the same answer as a wrong one.
+                    tracing::info!(user = %Escaped(&user), "authentication refused: backoff after repeated failures");
+                    ppp::AuthDecision::Reject
+                } else {
+                    let known = self.config.users.get(&user);
+                    let decision = match known {
+                        Some(u) => match &u.credential {
+                            Credential::Password(p) => data.verify_password(&user, p.expose()),
+                            Credential::NtHash(h) => {
+                                data.verify_nt_hash(&user, &ppp::auth::NtHash(*h.as_bytes()))
+                            }
+                        },
+                        None => ppp::AuthDecision::Reject,
+                    };
+                    let known = known.is_some();
+                    if decision == ppp::AuthDecision::Reject {
+                        self.counters.bump(Counter::AuthFailures);
+                        tracing::info!(user = %Escaped(&user), method = ?data.method(), "authentication failed");
+                        self.note_auth_failure(now, &user, known, source);
+                    } else {
+                        self.note_auth_success(now, &user, source);
+                    }
+                    decision
                 };
-                if decision == ppp::AuthDecision::Reject {
-                    self.counters.bump(Counter::AuthFailures);
-                    tracing::info!(user = %user, method = ?data.method(), "authentication failed");
-                }
                 if let Some(s) = self.sessions.get_mut(&sref) {
                     s.ppp.auth_result(now, decision);
                 }
                 self.dirty.push(sref);
             }
             ppp::Event::Authenticated { user } => {
-                tracing::info!(user = %user, "authenticated");
+                tracing::info!(user = %Escaped(&user), "authenticated");
                 self.replace_old_sessions(now, sref, &user);
                 if let Some(s) = self.sessions.get_mut(&sref) {
                     s.user = Some(user.clone());
@@ -714,7 +815,7 @@ impl Core {
                     }
                     s.routed = true;
                     self.routes.insert(peer_ip, sref);
-                    tracing::info!(user = s.user.as_deref().unwrap_or(""), ip = %peer_ip, "session up");
+                    tracing::info!(user = %Escaped(s.user.as_deref().unwrap_or("")), ip = %peer_ip, "session up");
                 }
             }
             ppp::Event::Ipv6Up { .. } => {}
@@ -748,7 +849,7 @@ impl Core {
                     Ok(a) => Some(a),
                     Err(e) => {
                         self.counters.bump(Counter::StaticAddressUnavailable);
-                        tracing::warn!(user = %user, ip = %addr, "static address unavailable ({e}): session refused");
+                        tracing::warn!(user = %Escaped(user), ip = %addr, "static address unavailable ({e}): session refused");
                         None
                     }
                 }
@@ -816,7 +917,7 @@ impl Core {
         same.sort_by_key(|(t, _)| *t);
         let excess = same.len() + 1 - self.config.sessions_per_user;
         for (_, old) in same.into_iter().take(excess) {
-            tracing::info!(user = %user, "replacing an older session of the same user");
+            tracing::info!(user = %Escaped(user), "replacing an older session of the same user");
             self.counters.bump(Counter::SessionsReplaced);
             if let Some(s) = self.sessions.get_mut(&old) {
                 s.ppp.close(now);
@@ -865,7 +966,9 @@ impl Core {
 
     /// Moves IKE's datagrams to the output queue and handles its events.
     fn drain_ike(&mut self, now: Instant) -> bool {
-        let mut progress = false;
+        // Lifetime work noted by the data path: rekeys to start, pairs to retire or
+        // delete (their Quick Modes and DELETEs are drained just below).
+        let mut progress = self.run_lifetime_policy(now);
         loop {
             self.scratch.clear();
             let Some(t) = self.ike.poll_transmit(&mut self.scratch) else {
@@ -897,8 +1000,8 @@ impl Core {
             let span = tracing::info_span!("peer", outer = outer.map(tracing::field::display));
             let _entered = span.enter();
             match ev {
-                ike::Event::IkeSaUp { ike, path, .. } => {
-                    tracing::info!(peer = %path.remote, "IKE SA up");
+                ike::Event::IkeSaUp { ike, path, peer_id } => {
+                    tracing::info!(peer = %path.remote, id = %IdDisplay(&peer_id), "IKE SA up");
                     self.ike_sas.push(ike);
                     self.counters.bump(Counter::IkeSasUp);
                 }
@@ -910,6 +1013,7 @@ impl Core {
                         inbound: c.inbound,
                         outbound: c.outbound,
                         udp_encapsulated: c.encapsulation == ike::Encapsulation::UdpTransport,
+                        peer_id: c.peer_id,
                     };
                     if let Err(e) = self.install_sa_pair(now, pair) {
                         tracing::warn!("cannot install an ESP SA pair: {e:?}");
@@ -1007,7 +1111,7 @@ impl Engine for Core {
                     && s.ppp.phase() != ppp::Phase::Terminate
                     && s.ppp.phase() != ppp::Phase::Dead
                 {
-                    tracing::info!(user = s.user.as_deref().unwrap_or(""), "idle timeout");
+                    tracing::info!(user = %Escaped(s.user.as_deref().unwrap_or("")), "idle timeout");
                     s.ppp.close(now);
                     due.push(*r);
                 }
@@ -1030,6 +1134,8 @@ impl Engine for Core {
 
     fn poll_timeout(&self) -> Option<Instant> {
         [
+            // Lifetime work is due at once (a time already past).
+            (!self.lifetime_due.is_empty()).then_some(self.started),
             self.ike.poll_timeout(),
             self.l2tp.poll_timeout(),
             self.next_session_deadline,

@@ -35,6 +35,16 @@ fn params(spi: u32, fill: u8) -> SaParams {
     SaParams::from_keymat(Spi(spi), suite(), Mode::Transport, &keymat).unwrap()
 }
 
+/// The phase-1 identity a test client authenticated with (an FQDN, the user's name).
+fn id(name: &str) -> Option<ike::msgs::IdPayload> {
+    Some(ike::msgs::IdPayload {
+        id_type: ike::msgs::IdType::Fqdn,
+        protocol: 0,
+        port: 0,
+        data: name.as_bytes().to_vec(),
+    })
+}
+
 fn core_with(mutate: impl FnOnce(&mut CoreConfig), users: &[&str]) -> (Core, Instant) {
     let mut cc = test_config(users, "sharedsecret");
     mutate(&mut cc);
@@ -94,6 +104,7 @@ impl Client {
                 inbound: to_server.clone(),
                 outbound: to_client.clone(),
                 udp_encapsulated: true,
+                peer_id: id(user),
             },
         )
         .unwrap();
@@ -147,6 +158,7 @@ impl Client {
                 inbound: params(spi, spi as u8),
                 outbound: params(spi + 1, spi as u8 ^ 0x55),
                 udp_encapsulated: false,
+                peer_id: id(user),
             },
         )
         .unwrap();
@@ -1037,6 +1049,7 @@ fn new_pair_carries_outbound_only_after_the_peer_uses_it(ike: u64) {
             inbound: new_in.clone(),
             outbound: new_out,
             udp_encapsulated: true,
+            peer_id: id("alice"),
         },
     )
     .unwrap();
