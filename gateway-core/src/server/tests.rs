@@ -15,6 +15,8 @@ use super::*;
 use crate::engine::{Engine, Output, TUN_HEADROOM};
 use crate::transport;
 
+mod hostile;
+
 const SERVER: &str = "192.0.2.1:4500";
 const SERVER_IKE: &str = "192.0.2.1:500";
 
