@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
             inbound: to_server.clone(),
             outbound: to_client,
             udp_encapsulated: true,
+            peer_id: None,
         },
     )
     .unwrap();

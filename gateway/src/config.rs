@@ -306,6 +306,31 @@ pub struct Limits {
     pub sessions_per_user: u32,
     /// L2TP tunnels per IPsec peer (SA pair).
     pub tunnels_per_peer: u32,
+    /// IKE SAs (any state) from one source address.
+    pub ike_sas_per_source: u32,
+    /// New IKE exchanges accepted from one source address per second.
+    pub new_ike_exchanges_per_source_per_second: u32,
+    /// Seconds a half-open IKE SA or an unfinished Quick Mode is kept.
+    pub half_open_timeout_secs: u64,
+    /// Unproven first Main Mode messages remembered (oldest dropped for new ones).
+    pub first_messages: u32,
+    /// Bytes the unproven first messages may hold.
+    pub first_messages_bytes: u64,
+    /// Expensive operations (DH, signatures) per second, in units of about 0.1 ms.
+    pub expensive_ops_per_second: u32,
+    /// The part of `expensive_ops_per_second` kept for established peers.
+    pub expensive_ops_reserved: u32,
+    /// PPP sessions not yet authenticated per IPsec peer (IKE SA).
+    pub unauthenticated_sessions_per_ike_sa: u32,
+    /// Authentication failures of one user within the window before backoff (0: off).
+    pub auth_failures_per_user: u32,
+    /// Authentication failures from one source address within the window before
+    /// backoff (0: off).
+    pub auth_failures_per_source: u32,
+    /// The window authentication failures are counted in, in seconds.
+    pub auth_failure_window_secs: u64,
+    /// The first backoff in seconds; it doubles for each further one (up to 64 times).
+    pub auth_backoff_secs: u64,
 }
 
 impl Default for Config {
@@ -391,6 +416,18 @@ impl Default for Limits {
             sessions: 1024,
             sessions_per_user: 4,
             tunnels_per_peer: 2,
+            ike_sas_per_source: 256,
+            new_ike_exchanges_per_source_per_second: 20,
+            half_open_timeout_secs: 30,
+            first_messages: 8192,
+            first_messages_bytes: 16 * 1024 * 1024,
+            expensive_ops_per_second: 4000,
+            expensive_ops_reserved: 1000,
+            unauthenticated_sessions_per_ike_sa: 4,
+            auth_failures_per_user: 5,
+            auth_failures_per_source: 20,
+            auth_failure_window_secs: 600,
+            auth_backoff_secs: 60,
         }
     }
 }
@@ -590,14 +627,44 @@ impl Config {
             ("sessions", l.sessions),
             ("sessions_per_user", l.sessions_per_user),
             ("tunnels_per_peer", l.tunnels_per_peer),
+            ("ike_sas_per_source", l.ike_sas_per_source),
+            (
+                "new_ike_exchanges_per_source_per_second",
+                l.new_ike_exchanges_per_source_per_second,
+            ),
+            ("first_messages", l.first_messages),
+            ("expensive_ops_per_second", l.expensive_ops_per_second),
+            (
+                "unauthenticated_sessions_per_ike_sa",
+                l.unauthenticated_sessions_per_ike_sa,
+            ),
         ] {
             if v == 0 {
                 return bad(format!("limits.{key}: must be at least 1"));
             }
         }
+        for (key, v) in [
+            ("half_open_timeout_secs", l.half_open_timeout_secs),
+            ("auth_failure_window_secs", l.auth_failure_window_secs),
+            ("auth_backoff_secs", l.auth_backoff_secs),
+        ] {
+            if v == 0 {
+                return bad(format!("limits.{key}: must be at least 1"));
+            }
+        }
+        if l.first_messages_bytes < 64 * 1024 {
+            return bad("limits.first_messages_bytes: must be at least 65536".into());
+        }
         if l.half_open_ike_sas_per_source > l.half_open_ike_sas {
             return bad(
                 "limits.half_open_ike_sas_per_source is above limits.half_open_ike_sas".into(),
+            );
+        }
+        if l.expensive_ops_reserved >= l.expensive_ops_per_second {
+            return bad(
+                "limits.expensive_ops_reserved must be below limits.expensive_ops_per_second \
+                 (else no new client could ever authenticate)"
+                    .into(),
             );
         }
         if self.status_socket.as_os_str().is_empty() {
@@ -829,7 +896,14 @@ impl Resolved {
                 half_open: usize::try_from(c.limits.half_open_ike_sas).unwrap_or(usize::MAX),
                 half_open_per_source: usize::try_from(c.limits.half_open_ike_sas_per_source)
                     .unwrap_or(usize::MAX),
-                ..ike::Limits::default()
+                sas_per_source: usize::try_from(c.limits.ike_sas_per_source).unwrap_or(usize::MAX),
+                new_per_source_per_second: c.limits.new_ike_exchanges_per_source_per_second,
+                half_open_timeout: Duration::from_secs(c.limits.half_open_timeout_secs),
+                first_messages: usize::try_from(c.limits.first_messages).unwrap_or(usize::MAX),
+                first_messages_bytes: usize::try_from(c.limits.first_messages_bytes)
+                    .unwrap_or(usize::MAX),
+                expensive_ops_per_second: c.limits.expensive_ops_per_second,
+                expensive_ops_reserved: c.limits.expensive_ops_reserved,
             },
             ..ike::Config::default()
         };
@@ -856,6 +930,17 @@ impl Resolved {
             pinned_users: r.pinned_users.clone(),
             ike,
             psk: r.psk.clone(),
+            unauthenticated_sessions_per_ike_sa: usize::try_from(
+                c.limits.unauthenticated_sessions_per_ike_sa,
+            )
+            .unwrap_or(usize::MAX),
+            auth_limits: gateway_core::throttle::AuthLimits {
+                failures_per_user: c.limits.auth_failures_per_user,
+                failures_per_source: c.limits.auth_failures_per_source,
+                window: Duration::from_secs(c.limits.auth_failure_window_secs),
+                backoff: Duration::from_secs(c.limits.auth_backoff_secs),
+                ..gateway_core::throttle::AuthLimits::default()
+            },
         })
     }
 
@@ -1177,6 +1262,18 @@ mod tests {
             "sessions",
             "sessions_per_user",
             "tunnels_per_peer",
+            "ike_sas_per_source",
+            "new_ike_exchanges_per_source_per_second",
+            "half_open_timeout_secs",
+            "first_messages",
+            "first_messages_bytes",
+            "expensive_ops_per_second",
+            "expensive_ops_reserved",
+            "unauthenticated_sessions_per_ike_sa",
+            "auth_failures_per_user",
+            "auth_failures_per_source",
+            "auth_failure_window_secs",
+            "auth_backoff_secs",
             "psk",
             "psk_file",
             "metrics_listen",
@@ -1285,6 +1382,22 @@ mod tests {
             ),
             (Box::new(|c| c.limits.sessions = 0), "limits.sessions"),
             (Box::new(|c| c.limits.half_open_ike_sas = 4), "per_source"),
+            (
+                Box::new(|c| c.limits.expensive_ops_reserved = 4000),
+                "expensive_ops_reserved",
+            ),
+            (
+                Box::new(|c| c.limits.unauthenticated_sessions_per_ike_sa = 0),
+                "unauthenticated_sessions_per_ike_sa",
+            ),
+            (
+                Box::new(|c| c.limits.first_messages_bytes = 1000),
+                "first_messages_bytes",
+            ),
+            (
+                Box::new(|c| c.limits.auth_backoff_secs = 0),
+                "auth_backoff_secs",
+            ),
             (Box::new(|c| c.psk = Some(Secret::new(""))), "psk"),
             (
                 Box::new(|c| c.ike.force_encapsulation = false),
@@ -1516,6 +1629,45 @@ mod tests {
         assert!(!off.ike.dpd);
         let port = cc(&|c| c.nat_t_port = 14_500);
         assert_eq!((port.nat_t_port, port.ike.nat_t_port), (14_500, 14_500));
+    }
+
+    #[test]
+    fn limits_reach_ike_and_the_core() {
+        let mut config = Config::from_toml(
+            "[limits]\nike_sas_per_source = 7\nnew_ike_exchanges_per_source_per_second = 3\n\
+             half_open_timeout_secs = 9\nfirst_messages = 100\nfirst_messages_bytes = 70000\n\
+             expensive_ops_per_second = 500\nexpensive_ops_reserved = 50\n\
+             unauthenticated_sessions_per_ike_sa = 2\nauth_failures_per_user = 3\n\
+             auth_failures_per_source = 0\nauth_failure_window_secs = 30\nauth_backoff_secs = 5\n",
+        )
+        .unwrap();
+        config.psk = Some(Secret::new("k"));
+        let mut rng = wire::random::DeterministicRandom::new(1);
+        let cc = Resolved::new(config, Vec::new(), &mut rng)
+            .unwrap()
+            .core_config()
+            .unwrap();
+        let l = &cc.ike.limits;
+        assert_eq!(
+            (
+                l.sas_per_source,
+                l.new_per_source_per_second,
+                l.half_open_timeout
+            ),
+            (7, 3, Duration::from_secs(9))
+        );
+        assert_eq!((l.first_messages, l.first_messages_bytes), (100, 70_000));
+        assert_eq!(
+            (l.expensive_ops_per_second, l.expensive_ops_reserved),
+            (500, 50)
+        );
+        assert_eq!(cc.unauthenticated_sessions_per_ike_sa, 2);
+        let a = &cc.auth_limits;
+        assert_eq!((a.failures_per_user, a.failures_per_source), (3, 0));
+        assert_eq!(
+            (a.window, a.backoff),
+            (Duration::from_secs(30), Duration::from_secs(5))
+        );
     }
 
     /// `CoreConfig::new` documents the gateway's defaults: resolving an empty
