@@ -1217,9 +1217,16 @@ impl Engine for Core {
             ("ike_bad_hashes", ike.bad_hashes),
             ("ike_protocol_errors", ike.protocol_errors),
             ("ike_limited", ike.limited),
+            ("ike_cert_failures", ike.cert_failures),
+            ("ike_wrong_path", ike.wrong_path),
+            ("ike_qm_replayed", ike.qm_replayed),
+            ("ike_wrong_source", ike.wrong_source),
+            ("ike_budget_exhausted", ike.budget_exhausted),
+            ("ike_first_messages_evicted", ike.first_messages_evicted),
         ] {
             counters.insert(format!("dropped.{name}"), v);
         }
+        counters.insert("ike_expensive_ops".into(), ike.expensive_ops);
         counters.insert(
             "ike_child_sas_established".into(),
             ike.child_sas_established,

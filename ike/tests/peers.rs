@@ -714,3 +714,24 @@ fn update_path_moves_only_an_established_sa_and_then_its_messages_follow() {
     assert!(net.server.send_dpd(a.ike));
     assert_eq!(net.server.poll_transmit(&mut buf).unwrap().path, moved);
 }
+
+#[test]
+fn initial_contact_sent_as_an_informational_ends_only_the_same_peers_older_sas() {
+    let (mut net, a, b) = two_users();
+    assert!(!net.clients[0].send_initial_contact(IkeSaId(999)));
+    let a_client = net.clients[0].ike_sas()[0].ike;
+    let before = net.server.stats();
+    assert!(net.clients[0].send_initial_contact(a_client));
+    net.settle();
+    let after = net.server.stats();
+    assert_eq!(after.rx, before.rx + 1, "one informational");
+    assert_eq!(
+        (after.bad_hashes, after.protocol_errors, after.decode_errors),
+        (before.bad_hashes, before.protocol_errors, before.decode_errors),
+        "taken as a valid informational"
+    );
+    // A's SA is the newest of its identity: nothing older to end; B is untouched.
+    assert!(net.server_downs().is_empty(), "{:?}", net.server_downs());
+    let p = paths(&net);
+    assert!(p.contains(&(a.ike, a.path)) && p.contains(&(b.ike, b.path)));
+}

@@ -303,6 +303,28 @@ impl Endpoint {
         true
     }
 
+    /// Sends INITIAL-CONTACT (RFC 2407 §4.6.3.3) in an informational exchange of an
+    /// established ISAKMP SA, as some initiators do right after Main Mode instead of in
+    /// its fifth message: the responder then drops this peer's older SAs (only those of
+    /// the same identity on the same proven path). False when the SA is unknown or not
+    /// established.
+    pub fn send_initial_contact(&mut self, ike: IkeSaId) -> bool {
+        let Some(sa) = self.sas.remove(&ike) else {
+            return false;
+        };
+        let sent = sa.is_established() && !sa.dead;
+        if sent {
+            self.send_notify(
+                &sa,
+                NotifyType::InitialContact,
+                ProtocolId::Isakmp,
+                Vec::new(),
+            );
+        }
+        self.reinsert(sa);
+        sent
+    }
+
     /// Sends a DPD R-U-THERE (RFC 3706) on an established ISAKMP SA.
     pub fn send_dpd(&mut self, ike: IkeSaId) -> bool {
         let Some(mut sa) = self.sas.remove(&ike) else {
