@@ -727,7 +727,11 @@ fn initial_contact_sent_as_an_informational_ends_only_the_same_peers_older_sas()
     assert_eq!(after.rx, before.rx + 1, "one informational");
     assert_eq!(
         (after.bad_hashes, after.protocol_errors, after.decode_errors),
-        (before.bad_hashes, before.protocol_errors, before.decode_errors),
+        (
+            before.bad_hashes,
+            before.protocol_errors,
+            before.decode_errors
+        ),
         "taken as a valid informational"
     );
     // A's SA is the newest of its identity: nothing older to end; B is untouched.

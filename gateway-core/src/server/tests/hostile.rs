@@ -174,7 +174,7 @@ fn a_different_identity_on_the_same_nat_port_is_another_peer() {
     // Bob's pair is his own peer's: removing Alice's leaves it, and the reverse.
     core.remove_sa_pair(now, Spi(0x1000));
     assert_eq!(core.status(now).counters["peers"], 1);
-    assert!(core.inbound.contains_key(&Spi(0x2000)));
+    assert!(core.inbound.get(Spi(0x2000)).is_some());
 }
 
 #[test]
@@ -380,7 +380,7 @@ fn a_hard_limit_retires_the_pair_and_it_is_deleted_once_a_newer_one_carries_traf
     assert_eq!(core.counters().get(Counter::LifetimeRekeysImpossible), 1);
     assert_eq!(core.counters().get(Counter::LifetimePairsDeleted), 0);
     assert!(
-        core.inbound.contains_key(&Spi(0x1000)),
+        core.inbound.get(Spi(0x1000)).is_some(),
         "kept until replaced"
     );
     // The peer sends on the new pair: the retired one goes.
@@ -390,7 +390,7 @@ fn a_hard_limit_retires_the_pair_and_it_is_deleted_once_a_newer_one_carries_traf
     assert!(core.poll_timeout().is_some_and(|t| t <= now), "due at once");
     core.handle_timeout(now);
     assert_eq!(core.counters().get(Counter::LifetimePairsDeleted), 1);
-    assert!(!core.inbound.contains_key(&Spi(0x1000)));
+    assert!(core.inbound.get(Spi(0x1000)).is_none());
     assert_eq!(core.session_count(), 1);
     assert_eq!(to_client(&mut core, now, ip, 10).0, 0x5001);
 }
