@@ -194,9 +194,6 @@ fn quick_mode_rekeys_with_traffic_flowing() {
 }
 
 #[test]
-#[ignore = "fails on main: after a NAT rebinding the server's IKE keeps sending DPD to the \
-            old address (and would end the session when DPD gives up); the server must tell IKE \
-            (ike::Endpoint::update_path), which helper policy's change does"]
 fn nat_rebinding_mid_traffic_moves_the_session() {
     for seed in SEEDS {
         let mut pair = connected(seed, behind_nat("alice", "secret", 2));
