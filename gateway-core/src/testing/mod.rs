@@ -37,6 +37,7 @@
 pub mod link;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use wire::PacketBuf;
@@ -436,6 +437,63 @@ impl<C: PairClient> Pair<C> {
         let bytes = buf.payload().to_vec();
         self.transmit(side, out, bytes, Some(id));
         Some(id)
+    }
+
+    /// The data path alone, for benchmarks and the allocation test: the IP packet in
+    /// `buf` enters `from`'s TUN device and its datagram goes straight, in place, to
+    /// the other engine (no link, no copy, nothing recorded, no allocation here).
+    /// Returns where the delivered packet lies in `buf`'s bytes from its start, if
+    /// the other engine delivered it.
+    pub fn forward(&mut self, from: Side, buf: &mut PacketBuf) -> Option<Range<usize>> {
+        let now = self.now;
+        match from {
+            Side::Client(i) => {
+                let out = self.clients.get_mut(i)?.engine.handle_tun(now, buf)?;
+                let len = buf.len();
+                let datagram = buf.spare_from_start().get_mut(..len)?;
+                match out {
+                    Output::Udp { local, remote } => {
+                        let public = self.public_address(i, local);
+                        self.server.handle_udp(now, remote, public, datagram)
+                    }
+                    Output::Esp { local, remote } => {
+                        self.server.handle_raw_esp(now, remote, local, datagram)
+                    }
+                    Output::Tun => None,
+                }
+            }
+            Side::Server => {
+                let out = self.server.handle_tun(now, buf)?;
+                let len = buf.len();
+                let datagram = buf.spare_from_start().get_mut(..len)?;
+                match out {
+                    Output::Udp { local, remote } => {
+                        let (i, private) = self.resolve(remote)?;
+                        let engine = &mut self.clients.get_mut(i)?.engine;
+                        engine.handle_udp(now, private, local, datagram)
+                    }
+                    Output::Esp { local, remote } => {
+                        let c = self.clients.iter_mut().find(|c| {
+                            c.placement == Placement::Direct
+                                && c.sockets.iter().any(|s| s.ip() == remote)
+                        })?;
+                        c.engine.handle_raw_esp(now, remote, local, datagram)
+                    }
+                    Output::Tun => None,
+                }
+            }
+        }
+    }
+
+    /// The client and its socket behind the public address `public`, now.
+    fn resolve(&self, public: SocketAddr) -> Option<(usize, SocketAddr)> {
+        self.clients
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| match c.placement {
+                Placement::Direct => c.sockets.contains(&public).then_some((i, public)),
+                Placement::Nat(n) => self.nats[n].inbound(public).filter(|(j, _)| *j == i),
+            })
     }
 
     /// Every packet injected with [`Self::send_tun`], in order.
