@@ -53,7 +53,8 @@ bin_dir="$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release"
 # One target: the seeds are copied (new inputs land in the copy), the binary runs
 # directly (already built above), and the exit status says whether it crashed.
 run_one() {
-  local t=$1 dir=$work/corpus/$t log=$work/$t.log rc=0
+  local t=$1
+  local dir=$work/corpus/$t log=$work/$t.log rc=0
   mkdir -p "$dir" "artifacts/$t"
   if [ -d "corpus/$t" ]; then
     cp -R "corpus/$t/." "$dir/"
