@@ -63,10 +63,6 @@ pub mod fragment;
 pub mod fuzzing;
 pub mod msgs;
 pub mod phase1;
-pub mod phase2 {
-    //! Quick Mode lives in the endpoint's `quick_mode` module; its suite selection in
-    //! [`crate::proposal`].
-}
 pub mod proposal;
 
 pub use config::{

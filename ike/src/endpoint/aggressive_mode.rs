@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use super::admission::Class;
 use super::main_mode::{NONCE_LEN, id_bytes, natd, natd_payloads, nonce, our_id, require};
-use super::sa::{Established, IkeSa, InitSentKe, Keyed, Profile, Role, State};
+use super::profile::Profile;
+use super::sa::{Established, IkeSa, InitSentKe, Keyed, Role, State};
 use super::{
     Endpoint, Event, IkeSaId, Path, checked_chain, encode_payloads, header_for, open, seal,
 };

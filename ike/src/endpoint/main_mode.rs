@@ -20,8 +20,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::admission::{Class, signature_cost};
+use super::profile::Profile;
 use super::sa::{
-    Established, IkeSa, InitSentKe, InitSentSa, Keyed, Pending, Profile, RespAwaitKe, Role, State,
+    Established, IkeSa, InitSentKe, InitSentSa, Keyed, Pending, RespAwaitKe, Role, State,
 };
 use super::{
     Endpoint, Event, IkeSaId, Path, checked_chain, encode_payloads, header_for, open, seal,

@@ -10,6 +10,7 @@ mod admission;
 mod aggressive_mode;
 mod informational;
 mod main_mode;
+mod profile;
 mod quick_mode;
 mod sa;
 
@@ -29,8 +30,8 @@ use crate::msgs::{
     NotifyPayload, NotifyType, Payload, PayloadType, ProtocolId,
 };
 pub use crate::proposal::Encapsulation;
+pub use profile::{Profile, windows_vendor_ids};
 use sa::{IkeSa, State};
-pub use sa::{Profile, windows_vendor_ids};
 
 /// Most source addresses tracked by the rate limit (spoofed floods cannot grow it).
 const MAX_RATE_ENTRIES: usize = 16 * 1024;
