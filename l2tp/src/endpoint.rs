@@ -24,8 +24,9 @@ const MAX_TRANSMIT_QUEUE: usize = 16 * 1024;
 /// Events waiting for `poll_event` beyond this are dropped (oldest kept).
 const MAX_EVENTS: usize = 64 * 1024;
 
-/// What tunnels share: configuration, randomness and the output queues.
-pub(crate) struct Io {
+/// The tunnels' outbox: the datagrams and events they produce for `poll_transmit` and
+/// `poll_event`, and what producing them takes (configuration, randomness, counters).
+pub(crate) struct Outbox {
     pub(crate) config: Config,
     pub(crate) rng: Box<dyn SecureRandom>,
     pub(crate) transmits: VecDeque<(PeerId, Vec<u8>)>,
@@ -34,9 +35,9 @@ pub(crate) struct Io {
     pub(crate) session_total: usize,
 }
 
-impl core::fmt::Debug for Io {
+impl core::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Io")
+        f.debug_struct("Outbox")
             .field("transmits", &self.transmits.len())
             .field("events", &self.events.len())
             .field("session_total", &self.session_total)
@@ -44,7 +45,7 @@ impl core::fmt::Debug for Io {
     }
 }
 
-impl Io {
+impl Outbox {
     pub(crate) fn transmit(&mut self, peer: PeerId, bytes: Vec<u8>) {
         if self.transmits.len() >= MAX_TRANSMIT_QUEUE {
             self.stats.transmit_queue_full += 1;
@@ -90,7 +91,7 @@ pub struct Endpoint {
     /// Tunnels of each peer (for limits and `peer_gone`).
     peers: HashMap<PeerId, Vec<TunnelId>>,
     timers: BTreeSet<(Instant, TunnelId)>,
-    io: Io,
+    outbox: Outbox,
 }
 
 impl Endpoint {
@@ -101,7 +102,7 @@ impl Endpoint {
             by_peer_tunnel: HashMap::new(),
             peers: HashMap::new(),
             timers: BTreeSet::new(),
-            io: Io {
+            outbox: Outbox {
                 config,
                 rng,
                 transmits: VecDeque::new(),
@@ -114,12 +115,12 @@ impl Endpoint {
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.io.config
+        &self.outbox.config
     }
 
     /// Counters, including one per drop reason.
     pub fn stats(&self) -> &Stats {
-        &self.io.stats
+        &self.outbox.stats
     }
 
     /// Tunnels held (in any state, closing ones included).
@@ -129,7 +130,7 @@ impl Endpoint {
 
     /// Sessions held (in any state).
     pub fn session_count(&self) -> usize {
-        self.io.session_total
+        self.outbox.session_total
     }
 
     /// The sum of every internal table's size: zero when nothing is left (for leak
@@ -140,7 +141,7 @@ impl Endpoint {
             + self.by_peer_tunnel.len()
             + self.peers.len()
             + self.timers.len()
-            + self.io.session_total
+            + self.outbox.session_total
             + self
                 .tunnels
                 .values()
@@ -160,10 +161,10 @@ impl Endpoint {
         peer: PeerId,
         data: &'a [u8],
     ) -> Result<Option<PppIn<'a>>, Error> {
-        self.io.stats.rx_datagrams += 1;
+        self.outbox.stats.rx_datagrams += 1;
         let r = self.handle_inner(now, peer, data);
         if let Err(e) = &r {
-            self.io.stats.count(e);
+            self.outbox.stats.count(e);
             debug!(?peer, error = %e, "l2tp datagram dropped");
         }
         r
@@ -222,7 +223,7 @@ impl Endpoint {
             peer_tunnel: t.peer_id,
             peer_session: peer_id,
         };
-        self.io.stats.rx_data += 1;
+        self.outbox.stats.rx_data += 1;
         Ok(PppIn {
             session,
             frame: payload,
@@ -238,7 +239,7 @@ impl Endpoint {
         seq: Sequence,
         payload: &[u8],
     ) -> Result<(), Error> {
-        let secret = self.io.config.secret.as_ref();
+        let secret = self.outbox.config.secret.as_ref();
         if header.tunnel.0 != 0 {
             let msg = if payload.is_empty() {
                 None
@@ -247,7 +248,7 @@ impl Endpoint {
             };
             let id = header.tunnel;
             let t = tunnel_in(&mut self.tunnels, peer, id)?;
-            let r = t.receive(now, header.session, seq.ns, seq.nr, msg, &mut self.io);
+            let r = t.receive(now, header.session, seq.ns, seq.nr, msg, &mut self.outbox);
             self.settle(now, id);
             return r;
         }
@@ -259,7 +260,7 @@ impl Endpoint {
         if msg.message_type() != MessageType::Sccrq {
             return Err(Error::ZeroTunnelId);
         }
-        if !self.io.config.lns {
+        if !self.outbox.config.lns {
             return Err(Error::RoleDisabled);
         }
         let peer_tunnel =
@@ -272,7 +273,14 @@ impl Endpoint {
         if let Some(&id) = self.by_peer_tunnel.get(&(peer, peer_tunnel)) {
             // A retransmitted SCCRQ: the tunnel's channel sees a duplicate.
             let t = tunnel_in(&mut self.tunnels, peer, id)?;
-            let r = t.receive(now, header.session, seq.ns, seq.nr, Some(msg), &mut self.io);
+            let r = t.receive(
+                now,
+                header.session,
+                seq.ns,
+                seq.nr,
+                Some(msg),
+                &mut self.outbox,
+            );
             self.settle(now, id);
             return r;
         }
@@ -285,11 +293,18 @@ impl Endpoint {
             return Err(e);
         }
         let id = self.alloc_tunnel_id().ok_or(Error::TunnelLimit)?;
-        let t = Tunnel::new(now, peer, id, &self.io);
+        let t = Tunnel::new(now, peer, id, &self.outbox);
         self.insert_tunnel(t);
         self.by_peer_tunnel.insert((peer, peer_tunnel), id);
         let r = match self.tunnels.get_mut(&id) {
-            Some(t) => t.receive(now, header.session, seq.ns, seq.nr, Some(msg), &mut self.io),
+            Some(t) => t.receive(
+                now,
+                header.session,
+                seq.ns,
+                seq.nr,
+                Some(msg),
+                &mut self.outbox,
+            ),
             None => Ok(()),
         };
         self.settle(now, id);
@@ -304,12 +319,12 @@ impl Endpoint {
         if msg.protocol_version().is_some_and(|v| v != (1, 0)) {
             return Err(Error::UnsupportedProtocolVersion);
         }
-        if msg.challenge().is_some() && self.io.config.secret.is_none() {
+        if msg.challenge().is_some() && self.outbox.config.secret.is_none() {
             return Err(Error::AuthenticationFailed);
         }
         let of_peer = self.peers.get(&peer).map_or(0, Vec::len);
-        if self.tunnels.len() >= self.io.config.max_tunnels
-            || of_peer >= self.io.config.max_tunnels_per_peer
+        if self.tunnels.len() >= self.outbox.config.max_tunnels
+            || of_peer >= self.outbox.config.max_tunnels_per_peer
         {
             return Err(Error::TunnelLimit);
         }
@@ -342,15 +357,15 @@ impl Endpoint {
             .encode_with_header(peer_tunnel, SessionId(0), 0, 1, &mut bytes, None)
             .is_ok()
         {
-            self.io.stats.tx_control += 1;
-            self.io.transmit(peer, bytes);
+            self.outbox.stats.tx_control += 1;
+            self.outbox.transmit(peer, bytes);
         }
     }
 
     fn alloc_tunnel_id(&mut self) -> Option<TunnelId> {
         for _ in 0..64 {
             let mut b = [0u8; 2];
-            self.io.rng.fill(&mut b);
+            self.outbox.rng.fill(&mut b);
             let id = TunnelId(u16::from_be_bytes(b));
             if id.0 != 0 && !self.tunnels.contains_key(&id) {
                 return Some(id);
@@ -378,7 +393,7 @@ impl Endpoint {
             self.remove_tunnel(id);
             return;
         }
-        if let Some(at) = t.deadline(&self.io) {
+        if let Some(at) = t.deadline(&self.outbox) {
             t.scheduled = Some(at);
             self.timers.insert((at, id));
         }
@@ -391,7 +406,7 @@ impl Endpoint {
         if let Some(at) = t.scheduled {
             self.timers.remove(&(at, id));
         }
-        self.io.session_total = self.io.session_total.saturating_sub(t.sessions.len());
+        self.outbox.session_total = self.outbox.session_total.saturating_sub(t.sessions.len());
         if t.peer_id.0 != 0 && self.by_peer_tunnel.get(&(t.peer, t.peer_id)) == Some(&id) {
             self.by_peer_tunnel.remove(&(t.peer, t.peer_id));
         }
@@ -413,7 +428,7 @@ impl Endpoint {
             self.timers.remove(&(at, id));
             if let Some(t) = self.tunnels.get_mut(&id) {
                 t.scheduled = None;
-                t.on_timeout(now, &mut self.io);
+                t.on_timeout(now, &mut self.outbox);
             }
             self.settle(now, id);
         }
@@ -429,7 +444,7 @@ impl Endpoint {
     /// (port 1701) and ESP for `peer`.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let (peer, bytes) = self.io.transmits.pop_front()?;
+        let (peer, bytes) = self.outbox.transmits.pop_front()?;
         buf.extend_from_slice(&bytes);
         Some(Transmit {
             peer,
@@ -440,23 +455,23 @@ impl Endpoint {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.io.events.pop_front()
+        self.outbox.events.pop_front()
     }
 
     /// LAC: opens a control connection to `peer` (sends SCCRQ). `TunnelUp` follows.
     pub fn connect(&mut self, now: Instant, peer: PeerId) -> Result<TunnelHandle, Error> {
-        if !self.io.config.lac {
+        if !self.outbox.config.lac {
             return Err(Error::RoleDisabled);
         }
         let of_peer = self.peers.get(&peer).map_or(0, Vec::len);
-        if self.tunnels.len() >= self.io.config.max_tunnels
-            || of_peer >= self.io.config.max_tunnels_per_peer
+        if self.tunnels.len() >= self.outbox.config.max_tunnels
+            || of_peer >= self.outbox.config.max_tunnels_per_peer
         {
             return Err(Error::TunnelLimit);
         }
         let id = self.alloc_tunnel_id().ok_or(Error::TunnelLimit)?;
-        let mut t = Tunnel::new(now, peer, id, &self.io);
-        let r = t.start_lac(now, &mut self.io);
+        let mut t = Tunnel::new(now, peer, id, &self.outbox);
+        let r = t.start_lac(now, &mut self.outbox);
         self.insert_tunnel(t);
         self.settle(now, id);
         r.map(|()| TunnelHandle { peer, tunnel: id })
@@ -469,11 +484,11 @@ impl Endpoint {
         now: Instant,
         tunnel: TunnelHandle,
     ) -> Result<SessionRef, Error> {
-        if !self.io.config.lac {
+        if !self.outbox.config.lac {
             return Err(Error::RoleDisabled);
         }
         let t = tunnel_in(&mut self.tunnels, tunnel.peer, tunnel.tunnel)?;
-        let r = t.open_session(now, &mut self.io);
+        let r = t.open_session(now, &mut self.outbox);
         self.settle(now, tunnel.tunnel);
         r
     }
@@ -481,7 +496,7 @@ impl Endpoint {
     /// Ends a session (sends CDN, administrative). Its `SessionDown` follows.
     pub fn close_session(&mut self, now: Instant, session: SessionRef) -> Result<(), Error> {
         let t = tunnel_in(&mut self.tunnels, session.peer, session.tunnel)?;
-        let r = t.close_session(now, session.session, &mut self.io);
+        let r = t.close_session(now, session.session, &mut self.outbox);
         self.settle(now, session.tunnel);
         r
     }
@@ -492,7 +507,7 @@ impl Endpoint {
         t.stop(
             now,
             ResultCode::new(StopCcnResult::ClearConnection.value()),
-            &mut self.io,
+            &mut self.outbox,
         );
         self.settle(now, tunnel.tunnel);
         Ok(())
@@ -504,11 +519,11 @@ impl Endpoint {
         let ids = self.peers.get(&peer).cloned().unwrap_or_default();
         for id in ids {
             if let Some(t) = self.tunnels.get_mut(&id) {
-                t.teardown(TunnelDownReason::PeerGone, &mut self.io);
+                t.teardown(TunnelDownReason::PeerGone, &mut self.outbox);
             }
             self.remove_tunnel(id);
         }
-        self.io.transmits.retain(|(p, _)| *p != peer);
+        self.outbox.transmits.retain(|(p, _)| *p != peer);
     }
 
     /// Prepends the L2TP data header for `session` to the PPP frame in `buf`, in place
@@ -535,7 +550,7 @@ impl Endpoint {
         let payload_len = buf.len();
         let room = buf.prepend(header.len())?;
         header.write(room, payload_len)?;
-        self.io.stats.tx_data += 1;
+        self.outbox.stats.tx_data += 1;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use crate::endpoint::Io;
+use crate::endpoint::Outbox;
 use crate::error::Error;
 use crate::event::{Event, TunnelDownReason};
 use crate::ids::{PeerId, SessionId, SessionRef, TunnelId};
@@ -103,12 +103,12 @@ fn cdn_result(result: CdnResult, error: Option<(ErrorCode, &str)>) -> ResultCode
 }
 
 impl Tunnel {
-    pub(crate) fn new(now: Instant, peer: PeerId, local_id: TunnelId, io: &Io) -> Self {
+    pub(crate) fn new(now: Instant, peer: PeerId, local_id: TunnelId, outbox: &Outbox) -> Self {
         Self {
             peer,
             local_id,
             peer_id: TunnelId(0),
-            channel: Channel::new(&io.config),
+            channel: Channel::new(&outbox.config),
             state: TunnelState::Idle(Idle),
             sessions: HashMap::new(),
             announced: false,
@@ -142,12 +142,12 @@ impl Tunnel {
     }
 
     /// The earliest timer: retransmission, delayed ack, HELLO, end of lingering.
-    pub(crate) fn deadline(&self, io: &Io) -> Option<Instant> {
+    pub(crate) fn deadline(&self, outbox: &Outbox) -> Option<Instant> {
         let mut d = self.channel.deadline();
         let mut add = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
         match &self.state {
             TunnelState::Established(_) if self.channel.is_idle() => {
-                if let Some(hello) = io.config.hello_interval {
+                if let Some(hello) = outbox.config.hello_interval {
                     add(self.last_rx + hello);
                 }
             }
@@ -159,7 +159,7 @@ impl Tunnel {
             TunnelState::Idle(_) | TunnelState::WaitCtlConn(_) | TunnelState::WaitCtlReply(_)
                 if self.channel.is_idle() =>
             {
-                add(self.last_rx + io.config.handshake_timeout());
+                add(self.last_rx + outbox.config.handshake_timeout());
             }
             TunnelState::Dead => add(self.last_rx),
             _ => {}
@@ -167,14 +167,19 @@ impl Tunnel {
         d
     }
 
-    fn random_challenge(io: &mut Io) -> [u8; 16] {
+    fn random_challenge(outbox: &mut Outbox) -> [u8; 16] {
         let mut c = [0u8; 16];
-        io.rng.fill(&mut c);
+        outbox.rng.fill(&mut c);
         c
     }
 
     /// Queues a control message (header session `session`); sent on the next flush.
-    fn send(&mut self, session: SessionId, msg: &ControlMessage, io: &mut Io) -> Result<(), Error> {
+    fn send(
+        &mut self,
+        session: SessionId,
+        msg: &ControlMessage,
+        outbox: &mut Outbox,
+    ) -> Result<(), Error> {
         let ns = self.channel.alloc_ns();
         let mut bytes = Vec::new();
         msg.encode_with_header(
@@ -183,25 +188,25 @@ impl Tunnel {
             ns,
             0,
             &mut bytes,
-            io.config.secret.as_ref(),
+            outbox.config.secret.as_ref(),
         )?;
         self.channel.push(ns, bytes);
         Ok(())
     }
 
     /// Sends what the window allows.
-    pub(crate) fn flush(&mut self, now: Instant, io: &mut Io) {
+    pub(crate) fn flush(&mut self, now: Instant, outbox: &mut Outbox) {
         let peer = self.peer;
-        let n = self.channel.flush(now, |b| io.transmit(peer, b));
-        io.stats.tx_control += n as u64;
+        let n = self.channel.flush(now, |b| outbox.transmit(peer, b));
+        outbox.stats.tx_control += n as u64;
     }
 
     /// An Assigned Session ID AVP, hidden when configured (after a Random Vector).
-    fn push_session_id(msg: &mut ControlMessage, id: SessionId, io: &mut Io) {
-        let hide = io.config.hide_avps && io.config.secret.is_some();
+    fn push_session_id(msg: &mut ControlMessage, id: SessionId, outbox: &mut Outbox) {
+        let hide = outbox.config.hide_avps && outbox.config.secret.is_some();
         if hide {
             let mut rv = vec![0u8; 16];
-            io.rng.fill(&mut rv);
+            outbox.rng.fill(&mut rv);
             msg.avps.push(Avp::mandatory(AvpValue::RandomVector(rv)));
         }
         msg.avps.push(Avp {
@@ -213,8 +218,8 @@ impl Tunnel {
     }
 
     /// The AVPs SCCRQ and SCCRP share.
-    fn identity(&self, msg: ControlMessage, io: &Io) -> ControlMessage {
-        let c = &io.config;
+    fn identity(&self, msg: ControlMessage, outbox: &Outbox) -> ControlMessage {
+        let c = &outbox.config;
         let mut msg = msg
             .with(AvpValue::ProtocolVersion {
                 version: 1,
@@ -236,20 +241,20 @@ impl Tunnel {
     }
 
     /// LAC: sends SCCRQ.
-    pub(crate) fn start_lac(&mut self, now: Instant, io: &mut Io) -> Result<(), Error> {
-        let mut msg = self.identity(ControlMessage::new(MessageType::Sccrq), io);
-        let challenge = io
+    pub(crate) fn start_lac(&mut self, now: Instant, outbox: &mut Outbox) -> Result<(), Error> {
+        let mut msg = self.identity(ControlMessage::new(MessageType::Sccrq), outbox);
+        let challenge = outbox
             .config
             .secret
             .is_some()
-            .then(|| Self::random_challenge(io));
+            .then(|| Self::random_challenge(outbox));
         if let Some(c) = challenge {
             msg = msg.with(AvpValue::Challenge(c.to_vec()));
         }
-        self.send(SessionId(0), &msg, io)?;
+        self.send(SessionId(0), &msg, outbox)?;
         self.state = TunnelState::WaitCtlReply(WaitCtlReply { challenge });
         self.announced = true;
-        self.flush(now, io);
+        self.flush(now, outbox);
         Ok(())
     }
 
@@ -261,62 +266,62 @@ impl Tunnel {
         ns: u16,
         nr: u16,
         msg: Option<ControlMessage>,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         self.last_rx = now;
         let zlb = msg.is_none();
         let mut result = Ok(());
         match (self.channel.on_receive(now, ns, nr, zlb), msg) {
-            (Rx::Zlb, _) | (_, None) => io.stats.rx_zlb += 1,
-            (Rx::Duplicate, Some(_)) => io.stats.duplicates += 1,
+            (Rx::Zlb, _) | (_, None) => outbox.stats.rx_zlb += 1,
+            (Rx::Duplicate, Some(_)) => outbox.stats.duplicates += 1,
             (Rx::OutOfWindow, Some(_)) => result = Err(Error::OutOfWindow),
             (Rx::Hold, Some(msg)) => {
                 if self.channel.hold(ns, Held { session, msg }) {
-                    io.stats.reordered += 1;
+                    outbox.stats.reordered += 1;
                 } else {
-                    io.stats.duplicates += 1;
+                    outbox.stats.duplicates += 1;
                 }
             }
             (Rx::Deliver, Some(msg)) => {
-                io.stats.rx_control += 1;
-                result = self.dispatch(now, session, &msg, io);
+                outbox.stats.rx_control += 1;
+                result = self.dispatch(now, session, &msg, outbox);
                 while let Some(held) = self.channel.take_held(now) {
-                    io.stats.rx_control += 1;
-                    if let Err(e) = self.dispatch(now, held.session, &held.msg, io) {
-                        io.stats.count(&e);
+                    outbox.stats.rx_control += 1;
+                    if let Err(e) = self.dispatch(now, held.session, &held.msg, outbox) {
+                        outbox.stats.count(&e);
                     }
                 }
             }
         }
-        self.flush(now, io);
+        self.flush(now, outbox);
         result
     }
 
     /// Timers: retransmissions, the delayed ack, HELLO.
-    pub(crate) fn on_timeout(&mut self, now: Instant, io: &mut Io) {
+    pub(crate) fn on_timeout(&mut self, now: Instant, outbox: &mut Outbox) {
         let peer = self.peer;
         let mut retransmitted = 0u64;
         let r = self.channel.on_timeout(now, |b| {
             retransmitted += 1;
-            io.transmit(peer, b);
+            outbox.transmit(peer, b);
         });
-        io.stats.retransmits += retransmitted;
+        outbox.stats.retransmits += retransmitted;
         match r {
             Err(_) => {
                 if matches!(self.state, TunnelState::Closing(_)) {
                     self.channel.clear_outgoing();
                     self.state = TunnelState::Dead;
                 } else {
-                    io.stats.tunnel_timeouts += 1;
-                    self.teardown(TunnelDownReason::Timeout, io);
+                    outbox.stats.tunnel_timeouts += 1;
+                    self.teardown(TunnelDownReason::Timeout, outbox);
                     self.state = TunnelState::Dead;
                 }
                 return;
             }
             Ok(true) => {
                 let zlb = self.channel.zlb();
-                io.stats.tx_zlb += 1;
-                io.transmit(peer, zlb);
+                outbox.stats.tx_zlb += 1;
+                outbox.transmit(peer, zlb);
             }
             Ok(false) => {}
         }
@@ -326,25 +331,29 @@ impl Tunnel {
         );
         if handshake
             && self.channel.is_idle()
-            && now >= self.last_rx + io.config.handshake_timeout()
+            && now >= self.last_rx + outbox.config.handshake_timeout()
         {
-            io.stats.tunnel_timeouts += 1;
-            self.teardown(TunnelDownReason::Timeout, io);
+            outbox.stats.tunnel_timeouts += 1;
+            self.teardown(TunnelDownReason::Timeout, outbox);
             self.state = TunnelState::Dead;
             return;
         }
         if self.is_established()
             && self.channel.is_idle()
-            && io
+            && outbox
                 .config
                 .hello_interval
                 .is_some_and(|hello| now >= self.last_rx + hello)
         {
             if self
-                .send(SessionId(0), &ControlMessage::new(MessageType::Hello), io)
+                .send(
+                    SessionId(0),
+                    &ControlMessage::new(MessageType::Hello),
+                    outbox,
+                )
                 .is_ok()
             {
-                self.flush(now, io);
+                self.flush(now, outbox);
             }
             // The HELLO's retransmission timer now guards the tunnel.
             self.last_rx = now;
@@ -357,7 +366,7 @@ impl Tunnel {
         now: Instant,
         session: SessionId,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let ty = msg.message_type();
         if let Some((vendor, attribute)) = msg.unknown_mandatory() {
@@ -371,7 +380,7 @@ impl Tunnel {
                         CdnResult::GeneralError,
                         Some((ErrorCode::UnknownMandatoryAvp, rc_text)),
                     );
-                    self.refuse_call(session, msg, rc, io)?;
+                    self.refuse_call(session, msg, rc, outbox)?;
                     return Err(err);
                 }
                 _ => {
@@ -379,7 +388,7 @@ impl Tunnel {
                         StopCcnResult::GeneralError,
                         Some((ErrorCode::UnknownMandatoryAvp, rc_text)),
                     );
-                    self.stop(now, rc, io);
+                    self.stop(now, rc, outbox);
                     return Err(err);
                 }
             }
@@ -387,22 +396,22 @@ impl Tunnel {
         match ty {
             MessageType::Hello => return Ok(()),
             MessageType::StopCcn => {
-                self.on_stop_ccn(now, msg, io);
+                self.on_stop_ccn(now, msg, outbox);
                 return Ok(());
             }
             _ => {}
         }
         match &self.state {
-            TunnelState::Idle(_) if ty == MessageType::Sccrq => self.on_sccrq(now, msg, io),
+            TunnelState::Idle(_) if ty == MessageType::Sccrq => self.on_sccrq(now, msg, outbox),
             TunnelState::WaitCtlConn(w) if ty == MessageType::Scccn => {
                 let challenge = w.challenge;
-                self.on_scccn(now, challenge, msg, io)
+                self.on_scccn(now, challenge, msg, outbox)
             }
             TunnelState::WaitCtlReply(w) if ty == MessageType::Sccrp => {
                 let challenge = w.challenge;
-                self.on_sccrp(now, challenge, msg, io)
+                self.on_sccrp(now, challenge, msg, outbox)
             }
-            TunnelState::Established(_) => self.dispatch_established(session, msg, io),
+            TunnelState::Established(_) => self.dispatch_established(session, msg, outbox),
             // After a StopCCN only acknowledgements matter.
             TunnelState::Closing(_) | TunnelState::Dead => Ok(()),
             _ => Err(Error::UnexpectedMessage(ty)),
@@ -413,28 +422,28 @@ impl Tunnel {
         &mut self,
         session: SessionId,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         match msg.message_type() {
-            MessageType::Icrq => self.on_icrq(msg, io),
-            MessageType::Icrp => self.on_icrp(session, msg, io),
-            MessageType::Iccn => self.on_iccn(session, msg, io),
-            MessageType::Cdn => self.on_cdn(session, msg, io),
+            MessageType::Icrq => self.on_icrq(msg, outbox),
+            MessageType::Icrp => self.on_icrp(session, msg, outbox),
+            MessageType::Iccn => self.on_iccn(session, msg, outbox),
+            MessageType::Cdn => self.on_cdn(session, msg, outbox),
             MessageType::Ocrq => {
                 // We place no outgoing calls: refuse cleanly.
-                io.stats.ocrq_refused += 1;
+                outbox.stats.ocrq_refused += 1;
                 let rc = cdn_result(
                     CdnResult::GeneralError,
                     Some((ErrorCode::NoError, "outgoing calls are not supported")),
                 );
-                self.refuse_call(session, msg, rc, io)
+                self.refuse_call(session, msg, rc, outbox)
             }
             MessageType::Wen => {
-                io.stats.wen_received += 1;
+                outbox.stats.wen_received += 1;
                 Ok(())
             }
             MessageType::Sli => {
-                io.stats.sli_received += 1;
+                outbox.stats.sli_received += 1;
                 Ok(())
             }
             other => Err(Error::UnexpectedMessage(other)),
@@ -463,9 +472,9 @@ impl Tunnel {
     fn answer_challenge(
         message_type: MessageType,
         msg: &ControlMessage,
-        io: &Io,
+        outbox: &Outbox,
     ) -> Result<Option<[u8; 16]>, Error> {
-        match (msg.challenge(), io.config.secret.as_ref()) {
+        match (msg.challenge(), outbox.config.secret.as_ref()) {
             (None, _) => Ok(None),
             (Some(c), Some(secret)) => {
                 // Message types fit in one byte here (2 or 3).
@@ -484,9 +493,9 @@ impl Tunnel {
         message_type: MessageType,
         challenge: Option<[u8; 16]>,
         msg: &ControlMessage,
-        io: &Io,
+        outbox: &Outbox,
     ) -> Result<(), Error> {
-        let (Some(challenge), Some(secret)) = (challenge, io.config.secret.as_ref()) else {
+        let (Some(challenge), Some(secret)) = (challenge, outbox.config.secret.as_ref()) else {
             return Ok(());
         };
         match msg.challenge_response() {
@@ -495,7 +504,7 @@ impl Tunnel {
         }
     }
 
-    fn refuse_tunnel(&mut self, now: Instant, e: Error, io: &mut Io) -> Error {
+    fn refuse_tunnel(&mut self, now: Instant, e: Error, outbox: &mut Outbox) -> Error {
         let rc = match e {
             Error::UnsupportedProtocolVersion => {
                 stop_result(StopCcnResult::UnsupportedVersion, None)
@@ -506,32 +515,37 @@ impl Tunnel {
                 Some((ErrorCode::BadValue, "bad control connection parameters")),
             ),
         };
-        self.stop(now, rc, io);
+        self.stop(now, rc, outbox);
         e
     }
 
     /// LNS: the SCCRQ that created this tunnel.
-    fn on_sccrq(&mut self, now: Instant, msg: &ControlMessage, io: &mut Io) -> Result<(), Error> {
+    fn on_sccrq(
+        &mut self,
+        now: Instant,
+        msg: &ControlMessage,
+        outbox: &mut Outbox,
+    ) -> Result<(), Error> {
         if let Err(e) = self.take_peer_parameters(msg) {
-            return Err(self.refuse_tunnel(now, e, io));
+            return Err(self.refuse_tunnel(now, e, outbox));
         }
-        let response = match Self::answer_challenge(MessageType::Sccrp, msg, io) {
+        let response = match Self::answer_challenge(MessageType::Sccrp, msg, outbox) {
             Ok(r) => r,
-            Err(e) => return Err(self.refuse_tunnel(now, e, io)),
+            Err(e) => return Err(self.refuse_tunnel(now, e, outbox)),
         };
-        let mut reply = self.identity(ControlMessage::new(MessageType::Sccrp), io);
-        let challenge = io
+        let mut reply = self.identity(ControlMessage::new(MessageType::Sccrp), outbox);
+        let challenge = outbox
             .config
             .secret
             .is_some()
-            .then(|| Self::random_challenge(io));
+            .then(|| Self::random_challenge(outbox));
         if let Some(c) = challenge {
             reply = reply.with(AvpValue::Challenge(c.to_vec()));
         }
         if let Some(r) = response {
             reply = reply.with(AvpValue::ChallengeResponse(r));
         }
-        self.send(SessionId(0), &reply, io)?;
+        self.send(SessionId(0), &reply, outbox)?;
         self.state = TunnelState::WaitCtlConn(WaitCtlConn { challenge });
         Ok(())
     }
@@ -542,12 +556,12 @@ impl Tunnel {
         now: Instant,
         challenge: Option<[u8; 16]>,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
-        if let Err(e) = Self::check_response(MessageType::Scccn, challenge, msg, io) {
-            return Err(self.refuse_tunnel(now, e, io));
+        if let Err(e) = Self::check_response(MessageType::Scccn, challenge, msg, outbox) {
+            return Err(self.refuse_tunnel(now, e, outbox));
         }
-        self.up(io);
+        self.up(outbox);
         Ok(())
     }
 
@@ -557,38 +571,38 @@ impl Tunnel {
         now: Instant,
         challenge: Option<[u8; 16]>,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let checked = self
             .take_peer_parameters(msg)
-            .and_then(|()| Self::check_response(MessageType::Sccrp, challenge, msg, io))
-            .and_then(|()| Self::answer_challenge(MessageType::Scccn, msg, io));
+            .and_then(|()| Self::check_response(MessageType::Sccrp, challenge, msg, outbox))
+            .and_then(|()| Self::answer_challenge(MessageType::Scccn, msg, outbox));
         let response = match checked {
             Ok(r) => r,
-            Err(e) => return Err(self.refuse_tunnel(now, e, io)),
+            Err(e) => return Err(self.refuse_tunnel(now, e, outbox)),
         };
         let mut reply = ControlMessage::new(MessageType::Scccn);
         if let Some(r) = response {
             reply = reply.with(AvpValue::ChallengeResponse(r));
         }
-        self.send(SessionId(0), &reply, io)?;
-        self.up(io);
+        self.send(SessionId(0), &reply, outbox)?;
+        self.up(outbox);
         Ok(())
     }
 
-    fn up(&mut self, io: &mut Io) {
+    fn up(&mut self, outbox: &mut Outbox) {
         debug!(peer = ?self.peer, tunnel = ?self.local_id, peer_tunnel = ?self.peer_id, "l2tp tunnel up");
         self.state = TunnelState::Established(Established);
         self.announced = true;
-        io.stats.tunnels_up += 1;
-        io.event(Event::TunnelUp {
+        outbox.stats.tunnels_up += 1;
+        outbox.event(Event::TunnelUp {
             peer: self.peer,
             tunnel: self.local_id,
             peer_tunnel: self.peer_id,
         });
     }
 
-    fn on_stop_ccn(&mut self, now: Instant, msg: &ControlMessage, io: &mut Io) {
+    fn on_stop_ccn(&mut self, now: Instant, msg: &ControlMessage, outbox: &mut Outbox) {
         if matches!(self.state, TunnelState::Closing(_) | TunnelState::Dead) {
             return;
         }
@@ -598,32 +612,32 @@ impl Tunnel {
             .unwrap_or_else(|| stop_result(StopCcnResult::ClearConnection, None));
         // Nothing we still had in flight matters now; keep acknowledging for a while.
         self.channel.clear_outgoing();
-        self.teardown(TunnelDownReason::StopCcnReceived(rc), io);
+        self.teardown(TunnelDownReason::StopCcnReceived(rc), outbox);
         self.state = TunnelState::Closing(Closing {
-            until: now + io.config.stop_linger,
+            until: now + outbox.config.stop_linger,
         });
     }
 
     /// Sends a StopCCN with `rc` and closes everything (a command or an error).
-    pub(crate) fn stop(&mut self, now: Instant, rc: ResultCode, io: &mut Io) {
+    pub(crate) fn stop(&mut self, now: Instant, rc: ResultCode, outbox: &mut Outbox) {
         if matches!(self.state, TunnelState::Closing(_) | TunnelState::Dead) {
             return;
         }
         let msg = ControlMessage::new(MessageType::StopCcn)
             .with(AvpValue::AssignedTunnelId(self.local_id))
             .with(AvpValue::ResultCode(rc.clone()));
-        let sent = self.send(SessionId(0), &msg, io).is_ok();
-        self.teardown(TunnelDownReason::StopCcnSent(rc), io);
+        let sent = self.send(SessionId(0), &msg, outbox).is_ok();
+        self.teardown(TunnelDownReason::StopCcnSent(rc), outbox);
         self.state = if sent {
             TunnelState::Closing(Closing { until: now })
         } else {
             TunnelState::Dead
         };
-        self.flush(now, io);
+        self.flush(now, outbox);
     }
 
     /// Drops every session and announces the tunnel's end (no message is sent).
-    pub(crate) fn teardown(&mut self, reason: TunnelDownReason, io: &mut Io) {
+    pub(crate) fn teardown(&mut self, reason: TunnelDownReason, outbox: &mut Outbox) {
         debug!(peer = ?self.peer, tunnel = ?self.local_id, ?reason, "l2tp tunnel down");
         let session_rc = match &reason {
             TunnelDownReason::StopCcnReceived(rc) | TunnelDownReason::StopCcnSent(rc) => rc.clone(),
@@ -633,11 +647,11 @@ impl Tunnel {
         };
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         for id in ids {
-            self.remove_session(id, session_rc.clone(), io);
+            self.remove_session(id, session_rc.clone(), outbox);
         }
         if self.announced {
             self.announced = false;
-            io.event(Event::TunnelDown {
+            outbox.event(Event::TunnelDown {
                 peer: self.peer,
                 tunnel: self.local_id,
                 reason,
@@ -645,11 +659,11 @@ impl Tunnel {
         }
     }
 
-    fn remove_session(&mut self, id: SessionId, result: ResultCode, io: &mut Io) {
+    fn remove_session(&mut self, id: SessionId, result: ResultCode, outbox: &mut Outbox) {
         if let Some(s) = self.sessions.remove(&id) {
-            io.session_total = io.session_total.saturating_sub(1);
+            outbox.session_total = outbox.session_total.saturating_sub(1);
             if s.announced {
-                io.event(Event::SessionDown {
+                outbox.event(Event::SessionDown {
                     session: self.session_ref(&s),
                     result,
                 });
@@ -657,15 +671,15 @@ impl Tunnel {
         }
     }
 
-    fn session_limit_reached(&self, io: &Io) -> bool {
-        self.sessions.len() >= io.config.max_sessions_per_tunnel
-            || io.session_total >= io.config.max_sessions
+    fn session_limit_reached(&self, outbox: &Outbox) -> bool {
+        self.sessions.len() >= outbox.config.max_sessions_per_tunnel
+            || outbox.session_total >= outbox.config.max_sessions
     }
 
-    fn alloc_session_id(&self, io: &mut Io) -> Option<SessionId> {
+    fn alloc_session_id(&self, outbox: &mut Outbox) -> Option<SessionId> {
         for _ in 0..64 {
             let mut b = [0u8; 2];
-            io.rng.fill(&mut b);
+            outbox.rng.fill(&mut b);
             let id = SessionId(u16::from_be_bytes(b));
             if id.0 != 0 && !self.sessions.contains_key(&id) {
                 return Some(id);
@@ -682,16 +696,16 @@ impl Tunnel {
         session: SessionId,
         msg: &ControlMessage,
         rc: ResultCode,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let (local, peer_session) = match self.sessions.get(&session) {
             Some(s) if session.0 != 0 => (s.local_id, s.peer_id),
             _ => (SessionId(0), msg.assigned_session_id().unwrap_or_default()),
         };
         if local.0 != 0 {
-            self.remove_session(local, rc.clone(), io);
+            self.remove_session(local, rc.clone(), outbox);
         }
-        self.send_cdn(peer_session, local, rc, io)
+        self.send_cdn(peer_session, local, rc, outbox)
     }
 
     fn send_cdn(
@@ -699,15 +713,15 @@ impl Tunnel {
         peer_session: SessionId,
         local: SessionId,
         rc: ResultCode,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let mut msg = ControlMessage::new(MessageType::Cdn).with(AvpValue::ResultCode(rc));
-        Self::push_session_id(&mut msg, local, io);
-        self.send(peer_session, &msg, io)
+        Self::push_session_id(&mut msg, local, outbox);
+        self.send(peer_session, &msg, outbox)
     }
 
     /// LNS: an incoming call.
-    fn on_icrq(&mut self, msg: &ControlMessage, io: &mut Io) -> Result<(), Error> {
+    fn on_icrq(&mut self, msg: &ControlMessage, outbox: &mut Outbox) -> Result<(), Error> {
         // Windows puts a Result Code AVP in its ICRQ: it is known and simply ignored.
         let peer_session =
             msg.assigned_session_id()
@@ -716,28 +730,28 @@ impl Tunnel {
                     MessageType::Icrq,
                     AvpType::AssignedSessionId,
                 ))?;
-        if !io.config.lns {
+        if !outbox.config.lns {
             let rc = cdn_result(CdnResult::PermanentLackOfResources, None);
-            self.send_cdn(peer_session, SessionId(0), rc, io)?;
+            self.send_cdn(peer_session, SessionId(0), rc, outbox)?;
             return Err(Error::RoleDisabled);
         }
-        let local = match self.alloc_session_id(io) {
-            Some(id) if !self.session_limit_reached(io) => id,
+        let local = match self.alloc_session_id(outbox) {
+            Some(id) if !self.session_limit_reached(outbox) => id,
             _ => {
                 let rc = cdn_result(
                     CdnResult::TemporaryLackOfResources,
                     Some((ErrorCode::InsufficientResources, "session limit")),
                 );
-                self.send_cdn(peer_session, SessionId(0), rc, io)?;
+                self.send_cdn(peer_session, SessionId(0), rc, outbox)?;
                 return Err(Error::SessionLimit);
             }
         };
         let mut reply = ControlMessage::new(MessageType::Icrp);
-        Self::push_session_id(&mut reply, local, io);
-        self.send(peer_session, &reply, io)?;
+        Self::push_session_id(&mut reply, local, outbox);
+        self.send(peer_session, &reply, outbox)?;
         self.sessions
             .insert(local, Session::incoming(local, peer_session));
-        io.session_total += 1;
+        outbox.session_total += 1;
         Ok(())
     }
 
@@ -746,7 +760,7 @@ impl Tunnel {
         &mut self,
         session: SessionId,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let tunnel = self.local_id;
         let s = self
@@ -758,9 +772,9 @@ impl Tunnel {
         }
         s.establish(msg.sequencing_required());
         let r = self.session_ref_of(session);
-        io.stats.sessions_up += 1;
+        outbox.stats.sessions_up += 1;
         if let Some(r) = r {
-            io.event(Event::SessionUp(r));
+            outbox.event(Event::SessionUp(r));
         }
         Ok(())
     }
@@ -774,7 +788,7 @@ impl Tunnel {
         &mut self,
         session: SessionId,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let tunnel = self.local_id;
         let peer_session =
@@ -796,10 +810,10 @@ impl Tunnel {
         let reply = ControlMessage::new(MessageType::Iccn)
             .with(AvpValue::TxConnectSpeed(CONNECT_SPEED))
             .with(AvpValue::FramingType(FRAMING_SYNC));
-        self.send(peer_session, &reply, io)?;
-        io.stats.sessions_up += 1;
+        self.send(peer_session, &reply, outbox)?;
+        outbox.stats.sessions_up += 1;
         if let Some(r) = self.session_ref_of(session) {
-            io.event(Event::SessionUp(r));
+            outbox.event(Event::SessionUp(r));
         }
         Ok(())
     }
@@ -809,7 +823,7 @@ impl Tunnel {
         &mut self,
         session: SessionId,
         msg: &ControlMessage,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let found = if session.0 != 0 && self.sessions.contains_key(&session) {
             Some(session)
@@ -831,31 +845,35 @@ impl Tunnel {
             .result_code()
             .cloned()
             .unwrap_or_else(|| cdn_result(CdnResult::GeneralError, None));
-        self.remove_session(id, rc, io);
+        self.remove_session(id, rc, outbox);
         Ok(())
     }
 
     /// LAC: opens a session (sends ICRQ).
-    pub(crate) fn open_session(&mut self, now: Instant, io: &mut Io) -> Result<SessionRef, Error> {
+    pub(crate) fn open_session(
+        &mut self,
+        now: Instant,
+        outbox: &mut Outbox,
+    ) -> Result<SessionRef, Error> {
         if !self.is_established() {
             return Err(Error::TunnelNotEstablished);
         }
-        if self.session_limit_reached(io) {
+        if self.session_limit_reached(outbox) {
             return Err(Error::SessionLimit);
         }
-        let local = self.alloc_session_id(io).ok_or(Error::SessionLimit)?;
+        let local = self.alloc_session_id(outbox).ok_or(Error::SessionLimit)?;
         self.call_serial = self.call_serial.wrapping_add(1);
         let mut msg = ControlMessage::new(MessageType::Icrq);
-        Self::push_session_id(&mut msg, local, io);
+        Self::push_session_id(&mut msg, local, outbox);
         let msg = msg
             .with(AvpValue::CallSerialNumber(self.call_serial))
             .with(AvpValue::BearerType(0));
-        self.send(SessionId(0), &msg, io)?;
+        self.send(SessionId(0), &msg, outbox)?;
         let s = Session::outgoing(local);
         let r = self.session_ref(&s);
         self.sessions.insert(local, s);
-        io.session_total += 1;
-        self.flush(now, io);
+        outbox.session_total += 1;
+        self.flush(now, outbox);
         Ok(r)
     }
 
@@ -864,7 +882,7 @@ impl Tunnel {
         &mut self,
         now: Instant,
         id: SessionId,
-        io: &mut Io,
+        outbox: &mut Outbox,
     ) -> Result<(), Error> {
         let s = self.sessions.get(&id).ok_or(Error::UnknownSession {
             tunnel: self.local_id,
@@ -872,9 +890,9 @@ impl Tunnel {
         })?;
         let peer_session = s.peer_id;
         let rc = cdn_result(CdnResult::Administrative, None);
-        self.send_cdn(peer_session, id, rc.clone(), io)?;
-        self.remove_session(id, rc, io);
-        self.flush(now, io);
+        self.send_cdn(peer_session, id, rc.clone(), outbox)?;
+        self.remove_session(id, rc, outbox);
+        self.flush(now, outbox);
         Ok(())
     }
 }
