@@ -722,114 +722,29 @@ mod tests {
     use super::*;
     use crate::counters::Counter;
     use crate::engine::TUN_HEADROOM;
-    use crate::server::{Core, CoreRandom, test_clock, test_config};
+    use crate::server::Core;
+    use crate::testing::{LinkConfig, Placement, Side, client_config, clock, server_config};
 
-    fn seeded(seed: u64) -> CoreRandom {
-        CoreRandom {
-            core: Box::new(DeterministicRandom::new(seed)),
-            ike: Box::new(DeterministicRandom::new(seed + 1)),
-            l2tp: Box::new(DeterministicRandom::new(seed + 2)),
-        }
+    type Pair = crate::testing::Pair<ClientCore>;
+
+    /// Runs the pair until `done` holds for the client, within `limit` of virtual time;
+    /// control traffic never reaches a TUN device.
+    fn pump(p: &mut Pair, limit: Duration, done: impl Fn(&ClientCore) -> bool) {
+        assert!(
+            p.drive_until(limit, |p| done(&p.clients[0].engine)),
+            "not done in time"
+        );
+        assert_eq!(p.traffic().problems, Vec::<String>::new());
     }
 
-    /// Moves datagrams between the two engines (addresses as given, no NAT) and jumps
-    /// the virtual clock to the next timer when idle.
-    fn pump(
-        server: &mut Core,
-        client: &mut ClientCore,
-        now: &mut Instant,
-        limit: Duration,
-        done: impl Fn(&ClientCore) -> bool,
-    ) {
-        let end = *now + limit;
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        while !done(client) {
-            if exchange(server, client, *now, &mut buf) {
-                continue;
-            }
-            let next = [client.poll_timeout(), server.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min()
-                .expect("a timer");
-            assert!(next <= end, "not done in time");
-            *now = next.max(*now);
-            client.handle_timeout(*now);
-            server.handle_timeout(*now);
-        }
-    }
-
-    /// Delivers every pending control datagram both ways; whether any moved.
-    fn exchange(
-        server: &mut Core,
-        client: &mut ClientCore,
-        now: Instant,
-        buf: &mut PacketBuf,
-    ) -> bool {
-        let up = deliver(client, server, now, buf);
-        deliver(server, client, now, buf) || up
-    }
-
-    /// Delivers what `from` has queued to `to`; whether anything moved.
-    fn deliver(
-        from: &mut dyn Engine,
-        to: &mut dyn Engine,
-        now: Instant,
-        buf: &mut PacketBuf,
-    ) -> bool {
-        let mut moved = false;
-        while let Some(out) = from.poll_output(buf) {
-            moved = true;
-            if let Output::Esp { local, remote } = out {
-                let mut d = buf.payload().to_vec();
-                assert!(to.handle_raw_esp(now, remote, local, &mut d).is_none());
-                buf.reset(TUN_HEADROOM);
-                continue;
-            }
-            let Output::Udp { local, remote } = out else {
-                panic!("control output to TUN")
-            };
-            let mut d = buf.payload().to_vec();
-            assert!(to.handle_udp(now, remote, local, &mut d).is_none());
-            buf.reset(TUN_HEADROOM);
-        }
-        moved
-    }
-
-    /// Like [`pump`], but runs the timers up to `until` and stops there.
-    fn pump_until(server: &mut Core, client: &mut ClientCore, now: &mut Instant, until: Instant) {
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        loop {
-            if exchange(server, client, *now, &mut buf) {
-                continue;
-            }
-            let next = [client.poll_timeout(), server.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min()
-                .expect("a timer");
-            if next > until {
-                *now = until;
-                return;
-            }
-            *now = next.max(*now);
-            client.handle_timeout(*now);
-            server.handle_timeout(*now);
-        }
+    /// The server, the client and the time, to drive by hand.
+    fn parts(p: &mut Pair) -> (&mut Core, &mut ClientCore, Instant) {
+        (&mut p.server, &mut p.clients[0].engine, p.now)
     }
 
     /// A small IPv4/UDP packet from `src` to `dst` whose payload is `tag`.
     fn ip_packet(src: Ipv4Addr, dst: Ipv4Addr, tag: u8) -> Vec<u8> {
-        let mut p = vec![
-            0x45, 0, 0, 29, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x30, 0x39, 0x30,
-            0x39, 0, 9, 0, 0, tag,
-        ];
-        p[12..16].copy_from_slice(&src.octets());
-        p[16..20].copy_from_slice(&dst.octets());
-        wire::ip::Ipv4Packet::new_checked(&mut p[..])
-            .unwrap()
-            .fill_checksum();
-        p
+        crate::testing::ipv4_udp(src, dst, &[tag])
     }
 
     /// The server seals a packet for the client; the datagram is returned, not delivered.
@@ -886,15 +801,11 @@ mod tests {
         d.get(r)?.last().copied()
     }
 
-    fn pair(exit_when_up: bool, password: &str) -> (Core, ClientCore, Instant) {
+    fn pair(exit_when_up: bool, password: &str) -> Pair {
         pair_with(exit_when_up, password, ike::Profile::linux())
     }
 
-    fn pair_with(
-        exit_when_up: bool,
-        password: &str,
-        profile: ike::Profile,
-    ) -> (Core, ClientCore, Instant) {
+    fn pair_with(exit_when_up: bool, password: &str, profile: ike::Profile) -> Pair {
         pair_with_configs(
             exit_when_up,
             password,
@@ -902,49 +813,37 @@ mod tests {
         )
     }
 
+    /// The server core (user alice, PSK `sharedsecret`) and one client with these
+    /// configurations on its standard sockets, no NAT, on a perfect link.
     fn pair_with_configs(
         exit_when_up: bool,
         password: &str,
         (profile, l2tp, ppp): (ike::Profile, l2tp::Config, ppp::Config),
-    ) -> (Core, ClientCore, Instant) {
-        let now = test_clock();
-        let server = Core::new(
-            test_config(&["alice:secret"], "sharedsecret"),
-            now,
-            seeded(10),
-        );
-        let client = ClientCore::new(
+    ) -> Pair {
+        let config = server_config(&["alice:secret"], "sharedsecret");
+        let mut p = Pair::new(10, config, LinkConfig::PERFECT);
+        p.add_client_core(
             ClientConfig {
-                server: "192.0.2.1:500".parse().unwrap(),
-                local_ike: "198.51.100.7:40000".parse().unwrap(),
-                local_nat_t: "198.51.100.7:40001".parse().unwrap(),
-                psk: crate::secret::Secret::new("sharedsecret"),
-                user: "alice".into(),
-                password: crate::secret::Secret::new(password),
                 profile,
                 l2tp,
                 ppp,
                 exit_when_up,
+                ..client_config("alice", password)
             },
-            now,
-            seeded(20),
-        )
-        .unwrap();
-        (server, client, now)
+            Placement::Direct,
+        );
+        p
     }
 
     /// The client's inbound ESP goes through the shared data path: what it drops is
     /// counted under the same names as the server's, and shown in its status.
     #[test]
     fn client_counts_what_the_shared_data_path_drops() {
-        let (mut server, mut client, mut now) = pair(false, "secret");
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |c| matches!(c.state(), ClientState::Up { .. }),
-        );
+        let mut p = pair(false, "secret");
+        pump(&mut p, Duration::from_secs(60), |c| {
+            matches!(c.state(), ClientState::Up { .. })
+        });
+        let (_, client, now) = parts(&mut p);
         let (local, from) = (client.config.local_nat_t, "192.0.2.1:4500".parse().unwrap());
         let mut unknown_spi = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
         assert_eq!(client.handle_udp(now, local, from, &mut unknown_spi), None);
@@ -981,74 +880,37 @@ mod tests {
 
     #[test]
     fn client_core_connects_to_the_server_core_and_carries_traffic() {
-        let (mut server, mut client, mut now) = pair(false, "secret");
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |c| matches!(c.state(), ClientState::Up { .. }),
-        );
-        let ClientState::Up { local, peer } = client.state() else {
+        let mut p = pair(false, "secret");
+        pump(&mut p, Duration::from_secs(60), |c| {
+            matches!(c.state(), ClientState::Up { .. })
+        });
+        let ClientState::Up { local, peer } = p.clients[0].engine.state() else {
             unreachable!()
         };
         assert_eq!(
             (local, peer),
             (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1))
         );
-        assert_eq!(server.route(local), Some(Some("alice")));
+        assert_eq!(p.server.route(local), Some(Some("alice")));
 
         // Client TUN -> server TUN.
-        let packet = {
-            let mut p = vec![
-                0x45, 0, 0, 21, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 77, 0, 2, 10, 77, 0, 1, 0xaa,
-            ];
-            wire::ip::Ipv4Packet::new_checked(&mut p[..])
-                .unwrap()
-                .fill_checksum();
-            p
-        };
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        buf.set_payload(&packet).unwrap();
-        let Some(Output::Udp {
-            local: from,
-            remote: to,
-        }) = client.handle_tun(now, &mut buf)
-        else {
-            panic!("no output")
-        };
-        let mut d = buf.payload().to_vec();
-        let r = server.handle_udp(now, to, from, &mut d).unwrap();
-        assert_eq!(&d[r], &packet[..]);
+        let packet = ip_packet(local, peer, 0xaa);
+        assert!(p.send_tun(Side::Client(0), &packet).is_some());
+        p.step();
+        assert_eq!(p.server_tun, [packet]);
 
         // SIGTERM on the client: goodbyes, then done.
+        let (_, client, now) = parts(&mut p);
         client.begin_shutdown(now);
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(10),
-            |c| c.is_shut_down(),
-        );
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |_| true,
-        );
+        pump(&mut p, Duration::from_secs(10), |c| c.is_shut_down());
+        pump(&mut p, Duration::from_secs(60), |_| true);
     }
 
     #[test]
     fn once_mode_finishes_after_the_session_is_up_and_the_server_cleans_up() {
-        let (mut server, mut client, mut now) = pair(true, "secret");
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            ClientCore::is_shut_down,
-        );
+        let mut p = pair(true, "secret");
+        pump(&mut p, Duration::from_secs(60), ClientCore::is_shut_down);
+        let (server, client, _) = parts(&mut p);
         assert_eq!(client.reached(), Some(Ipv4Addr::new(10, 77, 0, 2)));
         // The server processed LCP Terminate, StopCCN and DELETE.
         let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
@@ -1059,14 +921,9 @@ mod tests {
 
     #[test]
     fn a_refused_password_ends_the_client() {
-        let (mut server, mut client, mut now) = pair(false, "wrong");
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            ClientCore::is_shut_down,
-        );
+        let mut p = pair(false, "wrong");
+        pump(&mut p, Duration::from_secs(60), ClientCore::is_shut_down);
+        let (server, client, _) = parts(&mut p);
         assert_eq!(client.reached(), None);
         assert_eq!(client.state(), ClientState::Down);
         assert_eq!(server.counters().get(Counter::AuthFailures), 1);
@@ -1084,58 +941,42 @@ mod tests {
             Some(Duration::from_secs(100)),
             Some(Duration::from_secs(30)),
         );
-        let (mut server, mut client, mut now) = pair_with(false, "secret", profile);
-        let start = now;
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |c| matches!(c.state(), ClientState::Up { .. }),
-        );
-        assert_eq!(client.pairs.len(), 1);
-        let first_spi = client.pairs[0].inbound_spi;
+        let mut p = pair_with(false, "secret", profile);
+        let start = p.now;
+        pump(&mut p, Duration::from_secs(60), |c| {
+            matches!(c.state(), ClientState::Up { .. })
+        });
+        assert_eq!(p.clients[0].engine.pairs.len(), 1);
+        let first_spi = p.clients[0].engine.pairs[0].inbound_spi;
 
         // Up to just before the first Quick Mode rekey (90 % of 30 s, minus up to 5 %
         // jitter): one pair, and a datagram the server sealed on it is still in flight.
-        pump_until(
-            &mut server,
-            &mut client,
-            &mut now,
-            start + Duration::from_secs(25),
-        );
+        p.run_until(start + Duration::from_secs(25));
+        let (server, client, now) = parts(&mut p);
         assert_eq!(client.pairs.len(), 1, "no rekey yet");
-        let in_flight = server_sends(&mut server, now, 1);
-        pump_until(
-            &mut server,
-            &mut client,
-            &mut now,
-            start + Duration::from_secs(28),
-        );
+        let in_flight = server_sends(server, now, 1);
+        p.run_until(start + Duration::from_secs(28));
+        let (server, client, now) = parts(&mut p);
         assert_eq!(client.pairs.len(), 2, "rekeyed, the old pair kept");
         let new_spi = client.pairs[1].inbound_spi;
         assert_ne!(new_spi, first_spi);
         // The late datagram on the old SA still arrives.
-        assert_eq!(client_receives(&mut client, now, in_flight), Some(1));
+        assert_eq!(client_receives(client, now, in_flight), Some(1));
         // Ours goes out on the new pair at once, and the server takes it.
-        let ours = client_sends(&mut client, now, 2);
+        let ours = client_sends(client, now, 2);
         assert_eq!(
             esp::nat_t::spi(&ours.2).unwrap(),
             client.pairs[1].outbound.spi()
         );
-        assert_eq!(server_receives(&mut server, now, ours), Some(2));
+        assert_eq!(server_receives(server, now, ours), Some(2));
         // The server has seen the new pair used, so it answers on it.
-        let answer = server_sends(&mut server, now, 3);
+        let answer = server_sends(server, now, 3);
         assert_eq!(esp::nat_t::spi(&answer.2).unwrap(), new_spi);
-        assert_eq!(client_receives(&mut client, now, answer), Some(3));
+        assert_eq!(client_receives(client, now, answer), Some(3));
 
         // Past the old pair's hard lifetime (30 s): it is gone, the session is not.
-        pump_until(
-            &mut server,
-            &mut client,
-            &mut now,
-            start + Duration::from_secs(45),
-        );
+        p.run_until(start + Duration::from_secs(45));
+        let client = &p.clients[0].engine;
         assert!(client.pairs.iter().all(|p| p.inbound_spi != first_spi));
         assert!(matches!(client.state(), ClientState::Up { .. }));
 
@@ -1146,21 +987,14 @@ mod tests {
         let first_ike = client.ike_sa;
         let mut tag = 10u8;
         for second in 46..=120u64 {
-            let up = client_sends(&mut client, now, tag);
+            let (server, client, now) = parts(&mut p);
+            let up = client_sends(client, now, tag);
+            assert_eq!(server_receives(server, now, up), Some(tag), "at {second} s");
+            let down = server_sends(server, now, tag.wrapping_add(1));
+            p.run_until(start + Duration::from_secs(second));
+            let (_, client, now) = parts(&mut p);
             assert_eq!(
-                server_receives(&mut server, now, up),
-                Some(tag),
-                "at {second} s"
-            );
-            let down = server_sends(&mut server, now, tag.wrapping_add(1));
-            pump_until(
-                &mut server,
-                &mut client,
-                &mut now,
-                start + Duration::from_secs(second),
-            );
-            assert_eq!(
-                client_receives(&mut client, now, down),
+                client_receives(client, now, down),
                 Some(tag.wrapping_add(1)),
                 "at {second} s"
             );
@@ -1171,6 +1005,7 @@ mod tests {
             );
             tag = tag.wrapping_add(2);
         }
+        let (server, client, now) = parts(&mut p);
         assert_ne!(client.ike_sa, first_ike, "a Main Mode rekey happened");
         assert!(client.pairs.len() <= 2, "expired pairs are dropped");
         assert_eq!(server.session_count(), 1);
@@ -1183,21 +1018,13 @@ mod tests {
 
         // Goodbye closes every ISAKMP SA; the server ends the session.
         client.begin_shutdown(now);
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(10),
-            |c| c.is_shut_down(),
-        );
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        while server.poll_output(&mut buf).is_some() {}
-        assert_eq!(server.session_count(), 0);
+        pump(&mut p, Duration::from_secs(10), |c| c.is_shut_down());
+        assert_eq!(p.server.session_count(), 0);
     }
 
     /// The SCCRQ an LAC with `l2tp` sends first, decoded.
     fn first_sccrq(l2tp: l2tp::Config) -> l2tp::msgs::ControlMessage {
-        let now = test_clock();
+        let now = clock();
         let mut lac = l2tp::Endpoint::new(l2tp, Box::new(DeterministicRandom::new(5)));
         lac.connect(now, PEER).unwrap();
         let mut out = Vec::new();
@@ -1284,15 +1111,9 @@ mod tests {
             Profile::Android,
             Profile::Ios,
         ] {
-            let (mut server, mut client, mut now) =
-                pair_with_configs(true, "secret", profile_configs(p, "host"));
-            pump(
-                &mut server,
-                &mut client,
-                &mut now,
-                Duration::from_secs(60),
-                ClientCore::is_shut_down,
-            );
+            let mut pair = pair_with_configs(true, "secret", profile_configs(p, "host"));
+            pump(&mut pair, Duration::from_secs(60), ClientCore::is_shut_down);
+            let client = &pair.clients[0].engine;
             assert_eq!(client.reached(), Some(Ipv4Addr::new(10, 77, 0, 2)), "{p:?}");
         }
     }
@@ -1309,67 +1130,45 @@ mod tests {
             Some(Duration::from_secs(100)),
             Some(Duration::from_secs(1000)),
         );
-        let (mut server, mut client, mut now) = pair_with(false, "secret", profile);
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |c| matches!(c.state(), ClientState::Up { .. }),
-        );
+        let mut p = pair_with(false, "secret", profile);
+        pump(&mut p, Duration::from_secs(60), |c| {
+            matches!(c.state(), ClientState::Up { .. })
+        });
+        let client = &p.clients[0].engine;
         let (ike_socket, nat_t_socket) = (client.config.local_ike, client.config.local_nat_t);
         let first_ike = client.ike_sa;
         // Run the clocks, delivering everything, until the client sends from its IKE
         // (port 500) socket again: the rekey's first Main Mode message, held back.
-        let mut buf = PacketBuf::new(4096, TUN_HEADROOM);
-        let held = 'found: loop {
-            while let Some(out) = client.poll_output(&mut buf) {
-                let Output::Udp { local, remote } = out else {
-                    panic!("client control to TUN")
-                };
-                let d = buf.payload().to_vec();
-                buf.reset(TUN_HEADROOM);
-                if local == ike_socket {
-                    break 'found (local, remote, d);
-                }
-                let mut d = d;
-                assert!(server.handle_udp(now, remote, local, &mut d).is_none());
-            }
-            while let Some(out) = server.poll_output(&mut buf) {
-                let Output::Udp { local, remote } = out else {
-                    panic!("server control to TUN")
-                };
-                let mut d = buf.payload().to_vec();
-                buf.reset(TUN_HEADROOM);
-                assert!(client.handle_udp(now, remote, local, &mut d).is_none());
-            }
-            let next = [client.poll_timeout(), server.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min()
-                .expect("a timer");
-            assert!(next < now + Duration::from_secs(100), "no Main Mode rekey");
-            now = next.max(now);
-            client.handle_timeout(now);
-            server.handle_timeout(now);
+        p.hold(move |from, out, _| {
+            from == Side::Client(0)
+                && matches!(out, Output::Udp { local, .. } if *local == ike_socket)
+        });
+        assert!(
+            p.drive_until(Duration::from_secs(100), |p| !p.held.is_empty()),
+            "no Main Mode rekey"
+        );
+        p.stop_holding();
+        let held = p.held.remove(0);
+        let Output::Udp { remote, .. } = held.output else {
+            unreachable!()
         };
-        assert_eq!(held.1.port(), 500, "Main Mode starts on port 500");
+        assert_eq!(remote.port(), 500, "Main Mode starts on port 500");
         // Data now still goes from the NAT-T socket to port 4500, and arrives.
-        let data = client_sends(&mut client, now, 7);
+        let (server, client, now) = parts(&mut p);
+        let data = client_sends(client, now, 7);
         assert_eq!((data.0, data.1.port()), (nat_t_socket, 4500));
-        assert_eq!(server_receives(&mut server, now, data), Some(7));
+        assert_eq!(server_receives(server, now, data), Some(7));
         // The rekey completes; data keeps flowing on the new pair.
-        let (local, remote, mut d) = held;
-        assert!(server.handle_udp(now, remote, local, &mut d).is_none());
-        let until = now + Duration::from_secs(5);
-        pump_until(&mut server, &mut client, &mut now, until);
+        p.release(held);
+        p.run_until(now + Duration::from_secs(5));
+        let (server, client, now) = parts(&mut p);
         assert_ne!(client.ike_sa, first_ike, "the Main Mode rekey completed");
-        let data = client_sends(&mut client, now, 8);
+        let data = client_sends(client, now, 8);
         assert_eq!(
             esp::nat_t::spi(&data.2).unwrap(),
             client.pairs.last().unwrap().outbound.spi()
         );
-        assert_eq!(server_receives(&mut server, now, data), Some(8));
+        assert_eq!(server_receives(server, now, data), Some(8));
     }
 
     /// A server with honest NAT-D and a client on the standard ports with no NAT in
@@ -1377,35 +1176,25 @@ mod tests {
     /// and ESP in UDP for that SA is dropped by both.
     #[test]
     fn client_core_uses_raw_esp_when_the_server_sees_no_nat() {
-        let mut config = test_config(&["alice:secret"], "sharedsecret");
+        let mut config = server_config(&["alice:secret"], "sharedsecret");
         config.ike.force_encapsulation = false;
-        let mut now = test_clock();
-        let mut server = Core::new(config, now, seeded(10));
+        let mut p = Pair::new(10, config, LinkConfig::PERFECT);
         let (profile, l2tp, ppp) = profile_configs(ClientProfile::Linux, "test");
-        let mut client = ClientCore::new(
+        p.add_client_core(
             ClientConfig {
-                server: "192.0.2.1:500".parse().unwrap(),
                 local_ike: "198.51.100.7:500".parse().unwrap(),
                 local_nat_t: "198.51.100.7:4500".parse().unwrap(),
-                psk: crate::secret::Secret::new("sharedsecret"),
-                user: "alice".into(),
-                password: crate::secret::Secret::new("secret"),
                 profile,
                 l2tp,
                 ppp,
-                exit_when_up: false,
+                ..client_config("alice", "secret")
             },
-            now,
-            seeded(20),
-        )
-        .unwrap();
-        pump(
-            &mut server,
-            &mut client,
-            &mut now,
-            Duration::from_secs(60),
-            |c| matches!(c.state(), ClientState::Up { .. }),
+            Placement::Direct,
         );
+        pump(&mut p, Duration::from_secs(60), |c| {
+            matches!(c.state(), ClientState::Up { .. })
+        });
+        let (server, client, now) = parts(&mut p);
         let status = client.status(now);
         assert!(!status.sessions[0].esp.as_ref().unwrap().udp_encapsulated);
         assert!(

@@ -234,6 +234,20 @@ pub struct TrafficReport {
     pub problems: Vec<String>,
 }
 
+/// A datagram taken off the link by [`Pair::hold`], as its sender gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Who sent it.
+    pub from: Side,
+    /// Where the sender sent it (its own socket as `local`).
+    pub output: Output,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+}
+
+/// Which datagrams [`Pair::hold`] takes off the link.
+type HoldFilter = Box<dyn FnMut(Side, &Output, &[u8]) -> bool>;
+
 /// The server, its clients, the link and the virtual clock. See the module docs.
 pub struct Pair<C = ClientCore> {
     /// The virtual clock.
@@ -246,6 +260,9 @@ pub struct Pair<C = ClientCore> {
     pub clients: Vec<Attached<C>>,
     /// What the server's TUN device received, in order.
     pub server_tun: Vec<Vec<u8>>,
+    /// Datagrams taken off the link by [`Self::hold`], oldest first.
+    pub held: Vec<Held>,
+    hold: Option<HoldFilter>,
     seed: u64,
     link: Link,
     nats: Vec<Nat>,
@@ -290,6 +307,8 @@ impl<C: PairClient> Pair<C> {
             server: Core::new(config, now, seeded(seed)),
             clients: Vec::new(),
             server_tun: Vec::new(),
+            held: Vec::new(),
+            hold: None,
             seed,
             link: Link::new(link, seed),
             nats: Vec::new(),
@@ -501,8 +520,40 @@ impl<C: PairClient> Pair<C> {
         &self.packets
     }
 
+    /// From now on, every datagram for which `filter` (sender, output, bytes) holds is
+    /// taken off the link into [`Self::held`] instead of being sent, until
+    /// [`Self::stop_holding`]: to hold one back (and [`Self::release`] it later) or to
+    /// lose exactly that one.
+    pub fn hold(&mut self, filter: impl FnMut(Side, &Output, &[u8]) -> bool + 'static) {
+        self.hold = Some(Box::new(filter));
+    }
+
+    /// Ends [`Self::hold`].
+    pub fn stop_holding(&mut self) {
+        self.hold = None;
+    }
+
+    /// Puts a held datagram on the link now, as its sender would have.
+    pub fn release(&mut self, held: Held) {
+        let filter = self.hold.take();
+        self.transmit(held.from, held.output, held.bytes, None);
+        self.hold = filter;
+    }
+
     /// A datagram `side` sent.
     fn transmit(&mut self, side: Side, out: Output, bytes: Vec<u8>, packet: Option<usize>) {
+        if let Some(filter) = self.hold.as_mut()
+            && out != Output::Tun
+            && filter(side, &out, &bytes)
+        {
+            self.held.push(Held {
+                from: side,
+                output: out,
+                bytes,
+            });
+            self.lose(packet, true);
+            return;
+        }
         self.send_seq += 1;
         let sent_seq = self.send_seq;
         let datagram = match side {
