@@ -45,9 +45,13 @@ cargo fmt --all -- --check
 
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The ESP benchmark's comparison backends (not in the shipped binary) must keep building.
+cargo clippy -p esp --all-targets --features bench -- -D warnings
 
 log "cargo test --workspace"
 cargo test --workspace
+# ring, aws-lc-rs and RustCrypto AES-GCM produce the same packets (esp tests::all_gcm_backends_agree).
+cargo test -p esp --features bench --lib
 
 # Every cargo-fuzz target (fuzz/fuzz_targets/) is built and run for a short time from the
 # seed corpus in fuzz/corpus/ (on a copy: the checkout stays clean), targets side by side
