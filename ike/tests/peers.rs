@@ -63,6 +63,8 @@ struct Net {
     server_sent: Vec<(Path, Vec<u8>)>,
     /// When set, the server's datagrams are held here instead of delivered.
     hold_server: bool,
+    /// This many of the clients' next third Quick Mode messages are lost.
+    drop_qm3: usize,
 }
 
 impl Net {
@@ -81,6 +83,7 @@ impl Net {
             sent: vec![Vec::new(); clients],
             server_sent: Vec::new(),
             hold_server: false,
+            drop_qm3: 0,
         }
     }
 
@@ -127,6 +130,11 @@ impl Net {
                     }
                     let sp = self.server_path(i, t.path.local.port());
                     self.sent[i].push((sp, bytes.clone()));
+                    // A third Quick Mode message is the only one that small (HASH alone).
+                    if self.drop_qm3 > 0 && is_quick_mode(&bytes) && bytes.len() < 100 {
+                        self.drop_qm3 -= 1;
+                        continue;
+                    }
                     self.now += Duration::from_millis(5);
                     let _ = self.server.handle_datagram(self.now, sp, &bytes);
                     moved = true;
@@ -738,4 +746,57 @@ fn initial_contact_sent_as_an_informational_ends_only_the_same_peers_older_sas()
     assert!(net.server_downs().is_empty(), "{:?}", net.server_downs());
     let p = paths(&net);
     assert!(p.contains(&(a.ike, a.path)) && p.contains(&(b.ike, b.path)));
+}
+
+fn is_quick_mode(m: &[u8]) -> bool {
+    m.get(18) == Some(&32)
+}
+
+#[test]
+fn a_lost_third_quick_mode_message_costs_a_resent_qm2_not_the_pair() {
+    let mut net = Net::new(config(), 1);
+    net.drop_qm3 = 1;
+    net.connect(0, Profile::linux());
+    net.run(Duration::from_secs(5));
+    let child = net.server_children()[0].clone();
+    // The server resent QM2, and the client answered it with QM3 again.
+    let server_qm = net
+        .server_sent
+        .iter()
+        .filter(|(_, m)| is_quick_mode(m))
+        .count();
+    assert!(
+        server_qm >= 2,
+        "QM2 resent: {server_qm} Quick Mode datagrams from the server"
+    );
+    let client_qm3 = net.sent[0]
+        .iter()
+        .filter(|(_, m)| is_quick_mode(m) && m.len() < 100)
+        .count();
+    assert_eq!(
+        client_qm3, 2,
+        "the first QM3 was lost, the second answered the resent QM2"
+    );
+    // Past the Quick Mode deadline the pair is still there.
+    net.run(Duration::from_secs(300));
+    assert_eq!(net.server_downs(), vec![], "no pair removed");
+    assert!(
+        net.server_children()
+            .iter()
+            .any(|c| c.inbound.spi == child.inbound.spi)
+    );
+}
+
+#[test]
+fn a_pair_whose_every_qm3_is_lost_lives_on_past_the_quick_mode_deadline() {
+    let mut net = Net::new(config(), 1);
+    net.drop_qm3 = usize::MAX;
+    net.connect(0, Profile::linux());
+    net.run(Duration::from_secs(300));
+    assert!(!net.server_children().is_empty());
+    assert_eq!(
+        net.server_downs(),
+        vec![],
+        "the client may be sending on it: kept"
+    );
 }

@@ -418,7 +418,15 @@ impl Endpoint {
                 deadline: after(now, self.qm_deadline()),
                 last_request: Some(data.to_vec()),
                 last_response: Some(out.clone()),
-                pending: None,
+                // QM2 is resent until QM3 arrives: an initiator answers a repeated QM2
+                // with its QM3 again, so a lost QM3 costs one round trip, not the pair.
+                pending: Some(Pending {
+                    bytes: out.clone(),
+                    path: sa.path,
+                    sends: 1,
+                    next: after(now, self.config.retransmit.initial),
+                    timeout: self.config.retransmit.initial,
+                }),
                 state: QmState::RespAwait3 { inbound: in_spi },
             },
         );
@@ -503,6 +511,7 @@ impl Endpoint {
         }
         if let Some(q) = sa.quick.get_mut(&mid) {
             q.state = QmState::Done;
+            q.pending = None;
             q.iv = iv;
             q.last_request = Some(data.to_vec());
             q.last_response = resp.clone();
@@ -920,20 +929,17 @@ impl Endpoint {
                 continue;
             };
             if now >= q.deadline {
-                let q = sa.quick.remove(&mid);
+                // A Quick Mode whose QM3 never came keeps its pair: the initiator proved
+                // its keys with HASH(1) and may well be sending on the pair (every QM3,
+                // or every resent QM2, lost). The pair lives to its lifetime; it
+                // replaces no older pair, since that waits for QM3.
                 if let Some(QuickMode {
                     state: QmState::RespAwait3 { inbound },
                     ..
-                }) = q
-                    && let Some(pos) = sa.children.iter().position(|c| c.inbound == inbound)
+                }) = sa.quick.remove(&mid)
                 {
-                    let c = sa.children.remove(pos);
-                    self.events.push_back(Event::ChildSaDown {
-                        ike: sa.id,
-                        inbound_spi: c.inbound,
-                        outbound_spi: c.outbound,
-                        reason: DownReason::Timeout,
-                    });
+                    tracing::debug!(peer = %sa.path.remote, mid, spi = %inbound,
+                        "Quick Mode 3 never arrived: the pair is kept to its lifetime");
                 }
                 continue;
             }
@@ -941,6 +947,12 @@ impl Endpoint {
                 && now >= pend.next
             {
                 if pend.sends >= self.config.retransmit.tries {
+                    if matches!(q.state, QmState::RespAwait3 { .. }) {
+                        // Stop resending QM2; the exchange stays to its deadline so a
+                        // late QM1 retransmission still gets QM2.
+                        q.pending = None;
+                        continue;
+                    }
                     sa.quick.remove(&mid);
                     if sa.children.is_empty() {
                         // The first Quick Mode never completed: the connection failed.
